@@ -1,0 +1,39 @@
+# Build, test, demo and benchmark the X-Road load-balancer toolkit.
+GO      ?= go
+BIN     := bin
+PKGS    := ./...
+
+.PHONY: all build deps test test-short demo bench lint fmt clean
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The whole suite against real PostgreSQL, HAProxy, nginx and sshd (installed by deps).
+test: deps
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+# Unit tests only (no external programs needed).
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+demo: deps build
+	$(GO) run ./testenv/cmd/demo
+
+bench: deps build
+	./scripts/bench.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN)

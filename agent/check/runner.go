@@ -1,0 +1,129 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/jonboulle/clockwork"
+)
+
+// Runner runs each check in its own goroutine on its own clock: after a pass the check runs
+// again PassTTL later, after a failure FailTTL later. A run that exceeds Timeout is published
+// as a failure at once; the next run of that check waits until the hung one returns, so a
+// check never runs twice at the same time and a hung check never delays another.
+type Runner struct {
+	specs  []Spec
+	clock  clockwork.Clock
+	report func(index int, r Result)
+}
+
+// NewRunner returns a runner that calls report (from the checks' goroutines) with every
+// result; index is the check's position in specs.
+func NewRunner(specs []Spec, report func(index int, r Result)) *Runner {
+	return NewRunnerWithClock(specs, report, clockwork.NewRealClock())
+}
+
+// NewRunnerWithClock is NewRunner with an injected clock, for tests.
+func NewRunnerWithClock(specs []Spec, report func(index int, r Result), clock clockwork.Clock) *Runner {
+	s := make([]Spec, len(specs))
+	for i, sp := range specs {
+		s[i] = sp.withDefaults()
+	}
+	return &Runner{specs: s, clock: clock, report: report}
+}
+
+// Specs returns the checks with their defaults filled in.
+func (r *Runner) Specs() []Spec { return append([]Spec(nil), r.specs...) }
+
+// Run runs the checks until ctx is done. It returns when every loop has stopped; a check
+// function that ignores its context may still be running then.
+func (r *Runner) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for i := range r.specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.loop(ctx, i)
+		}()
+	}
+	wg.Wait()
+}
+
+func (r *Runner) loop(ctx context.Context, i int) {
+	spec := r.specs[i]
+	var runs, failures uint64
+	var busy chan struct{} // closed when the previous run's function returned
+	for {
+		if busy != nil {
+			select {
+			case <-busy:
+			case <-ctx.Done():
+				return
+			}
+		}
+		runs++
+		res, done := r.runOnce(ctx, spec)
+		busy = done
+		if ctx.Err() != nil {
+			return
+		}
+		if !res.OK() {
+			failures++
+		}
+		res.Runs, res.Failures = runs, failures
+		r.report(i, res)
+		ttl := spec.PassTTL
+		if res.Status != StatusPass {
+			ttl = spec.FailTTL
+		}
+		t := r.clock.NewTimer(ttl)
+		select {
+		case <-t.Chan():
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+// runOnce runs spec once with its timeout. done is closed when the function has returned,
+// which may be after runOnce returned with a timeout result.
+func (r *Runner) runOnce(ctx context.Context, spec Spec) (Result, chan struct{}) {
+	start := r.clock.Now()
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var err error
+	var panicked any
+	go func() {
+		defer close(done)
+		defer cancel()
+		defer func() { panicked = recover() }()
+		err = spec.Run(cctx)
+	}()
+	timer := r.clock.NewTimer(spec.Timeout)
+	defer timer.Stop()
+	res := Result{Name: spec.Name, Severity: spec.Severity, Started: start}
+	select {
+	case <-done:
+		res.Duration = r.clock.Since(start)
+		switch {
+		case panicked != nil:
+			res.Status, res.Message, res.Detail = StatusFail, PanicMessage(spec.Name), fmt.Sprintf("panic: %v", panicked)
+		case err != nil:
+			res.Status = StatusFail
+			res.Message, res.Detail = messageAndDetail(err)
+		default:
+			res.Status = StatusPass
+		}
+	case <-timer.Chan():
+		cancel()
+		res.Duration = spec.Timeout
+		res.Status, res.Message = StatusFail, TimeoutMessage(spec.Name)
+		res.Detail = fmt.Sprintf("no answer within %s", spec.Timeout)
+	}
+	if res.Status == StatusFail && spec.Severity == Warning {
+		res.Status = StatusWarn
+	}
+	return res, done
+}

@@ -1,0 +1,346 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// PostgresOptions shape a PostgreSQL instance. The zero value is a fresh cluster on
+// 127.0.0.1 at a free port with superuser "postgres" and password "postgres".
+type PostgresOptions struct {
+	Host     string   // listen address, default 127.0.0.1
+	Port     int      // 0 = a free port
+	Password string   // superuser password, default "postgres"
+	Conf     []string // extra postgresql.conf lines, e.g. "wal_level = replica"
+	// DataDir, when set, is an existing data directory to start (for a standby made by
+	// pg_basebackup); initdb is not run and Conf is still appended.
+	DataDir string
+	// Dir holds the instance's files; default a new directory under os.TempDir().
+	Dir string
+}
+
+// Postgres is a running PostgreSQL server started by this package.
+type Postgres struct {
+	Host     string
+	Port     int
+	Password string
+	Dir      string // the instance's own directory (data, socket, log)
+	DataDir  string
+	bin      string
+	owner    *account
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	frozen bool
+}
+
+// PostgresBinDir finds the directory of initdb and postgres: $PG_BINDIR, the newest
+// /usr/lib/postgresql/*/bin, or the directory of initdb on PATH.
+func PostgresBinDir() (string, error) {
+	if d := os.Getenv("PG_BINDIR"); d != "" {
+		return d, nil
+	}
+	if d := globNewest("/usr/lib/postgresql/*/bin"); d != "" {
+		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
+			return d, nil
+		}
+	}
+	p, err := exec.LookPath("initdb")
+	if err != nil {
+		return "", errors.New("testenv: PostgreSQL server binaries not found (install postgresql-15)")
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(real), nil
+}
+
+// NewPostgres starts a PostgreSQL instance for a test and stops it at cleanup.
+func NewPostgres(t testing.TB, opts PostgresOptions) *Postgres {
+	t.Helper()
+	if _, err := PostgresBinDir(); err != nil {
+		Require(t, "initdb", "/usr/lib/postgresql/15/bin")
+	}
+	p, err := StartPostgres(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// StartPostgres runs initdb (unless opts.DataDir is set) and starts the server, as the
+// "postgres" user when we are root. It returns once the server accepts connections.
+func StartPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error) {
+	bin, err := PostgresBinDir()
+	if err != nil {
+		return nil, err
+	}
+	owner, err := dropTo("postgres")
+	if err != nil {
+		return nil, err
+	}
+	if opts.Host == "" {
+		opts.Host = "127.0.0.1"
+	}
+	if opts.Password == "" {
+		opts.Password = "postgres"
+	}
+	if opts.Port == 0 {
+		if opts.Port, err = FreePort(opts.Host); err != nil {
+			return nil, err
+		}
+	}
+	dir := opts.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "testenv-pg-"); err != nil {
+			return nil, err
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	p := &Postgres{Host: opts.Host, Port: opts.Port, Password: opts.Password, Dir: dir,
+		DataDir: opts.DataDir, bin: bin, owner: owner}
+	if p.DataDir == "" {
+		p.DataDir = filepath.Join(dir, "data")
+		if err := p.initdb(ctx); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	if len(opts.Conf) > 0 {
+		if err := p.AppendConf(opts.Conf...); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.Start(ctx); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Postgres) initdb(ctx context.Context) error {
+	if err := os.WriteFile(filepath.Join(p.Dir, "pwfile"), []byte(p.Password+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := p.owner.chownTree(p.Dir); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(p.bin, "initdb"), "-D", p.DataDir, "-U", "postgres",
+		"--pwfile", filepath.Join(p.Dir, "pwfile"), "--auth-local=trust", "--auth-host=scram-sha-256",
+		"-E", "UTF8", "--locale=C", "--no-sync")
+	p.owner.apply(cmd)
+	cmd.Dir = p.Dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("testenv: initdb %s: %w\n%s", p.DataDir, err, out)
+	}
+	return nil
+}
+
+// AppendConf adds lines to postgresql.conf (they take effect at the next start or reload).
+func (p *Postgres) AppendConf(lines ...string) error {
+	f, err := os.OpenFile(filepath.Join(p.DataDir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("testenv: %w", err)
+	}
+	defer f.Close()
+	_, err = f.WriteString("\n" + strings.Join(lines, "\n") + "\n")
+	return err
+}
+
+// AppendHBA adds lines to pg_hba.conf (they take effect at the next start or reload).
+func (p *Postgres) AppendHBA(lines ...string) error {
+	f, err := os.OpenFile(filepath.Join(p.DataDir, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("testenv: %w", err)
+	}
+	defer f.Close()
+	_, err = f.WriteString("\n" + strings.Join(lines, "\n") + "\n")
+	return err
+}
+
+// Addr is host:port.
+func (p *Postgres) Addr() string { return net.JoinHostPort(p.Host, strconv.Itoa(p.Port)) }
+
+// SocketDir is the directory of the server's unix socket.
+func (p *Postgres) SocketDir() string { return p.Dir }
+
+// URL is a connection URL for user/password on database db over TCP.
+func (p *Postgres) URL(user, password, db string) string {
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(user, password), Host: p.Addr(), Path: "/" + db}
+	u.RawQuery = "sslmode=disable&connect_timeout=5"
+	return u.String()
+}
+
+// SuperuserURL connects as postgres to db.
+func (p *Postgres) SuperuserURL(db string) string { return p.URL("postgres", p.Password, db) }
+
+// Start starts the server (again) and waits until it accepts connections.
+func (p *Postgres) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		return errors.New("testenv: postgres already running")
+	}
+	if err := p.owner.chownTree(p.Dir); err != nil {
+		return err
+	}
+	if p.DataDir != filepath.Join(p.Dir, "data") {
+		if err := p.owner.chownTree(p.DataDir); err != nil {
+			return err
+		}
+	}
+	logPath := filepath.Join(p.Dir, "postgres.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(p.bin, "postgres"), "-D", p.DataDir,
+		"-c", "listen_addresses="+p.Host, "-p", strconv.Itoa(p.Port),
+		"-c", "unix_socket_directories="+p.Dir, "-c", "fsync=off")
+	p.owner.apply(cmd)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("testenv: start postgres: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
+	p.cmd, p.exited, p.frozen = cmd, exited, false
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-exited:
+			p.cmd = nil
+			return fmt.Errorf("testenv: postgres exited at start:\n%s", tail(logPath, 20))
+		default:
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		conn, err := pgx.Connect(cctx, p.SuperuserURL("postgres"))
+		cancel()
+		if err == nil {
+			_ = conn.Close(ctx)
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("testenv: postgres not ready on %s: %v\n%s", p.Addr(), err, tail(logPath, 20))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop shuts the server down (fast shutdown) and waits for it to exit.
+func (p *Postgres) Stop() error { return p.signalAndWait(syscall.SIGINT, 30*time.Second) }
+
+// Kill kills the server and all its processes with SIGKILL.
+func (p *Postgres) Kill() error { return p.signalAndWait(syscall.SIGKILL, 10*time.Second) }
+
+// Freeze stops every process of the server with SIGSTOP: connections hang, nothing answers.
+func (p *Postgres) Freeze() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return errors.New("testenv: postgres not running")
+	}
+	p.frozen = true
+	return syscall.Kill(-p.cmd.Process.Pid, syscall.SIGSTOP)
+}
+
+// Thaw resumes a frozen server with SIGCONT.
+func (p *Postgres) Thaw() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return errors.New("testenv: postgres not running")
+	}
+	p.frozen = false
+	return syscall.Kill(-p.cmd.Process.Pid, syscall.SIGCONT)
+}
+
+func (p *Postgres) signalAndWait(sig syscall.Signal, wait time.Duration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return nil
+	}
+	pid := p.cmd.Process.Pid
+	if p.frozen {
+		_ = syscall.Kill(-pid, syscall.SIGCONT)
+		p.frozen = false
+	}
+	if sig == syscall.SIGKILL {
+		_ = syscall.Kill(-pid, sig)
+	} else {
+		_ = syscall.Kill(pid, sig)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(wait):
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-p.exited
+	}
+	if sig == syscall.SIGKILL {
+		// The children may outlive the postmaster for a moment; make sure they are gone.
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+	p.cmd = nil
+	return nil
+}
+
+// Exec runs SQL statements as the superuser on database db.
+func (p *Postgres) Exec(ctx context.Context, db string, sql ...string) error {
+	conn, err := pgx.Connect(ctx, p.SuperuserURL(db))
+	if err != nil {
+		return fmt.Errorf("testenv: connect %s/%s: %w", p.Addr(), db, err)
+	}
+	defer conn.Close(ctx)
+	for _, s := range sql {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			return fmt.Errorf("testenv: %s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// Close stops the server and removes its directory.
+func (p *Postgres) Close() error {
+	err := p.Stop()
+	if rerr := os.RemoveAll(p.Dir); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// Log returns the last lines of the server's log, for test failure messages.
+func (p *Postgres) Log(lines int) string { return tail(filepath.Join(p.Dir, "postgres.log"), lines) }
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	ls := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+	if len(ls) > n {
+		ls = ls[len(ls)-n:]
+	}
+	return string(bytes.Join(ls, []byte("\n")))
+}
