@@ -1,0 +1,86 @@
+package healthport
+
+import (
+	"bytes"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/valyala/fasthttp"
+
+	"github.com/xroad-lb/lbkit/agent/check"
+	"github.com/xroad-lb/lbkit/agent/verdict"
+)
+
+func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) {
+	mfs, err := s.gatherer.Gather()
+	if err != nil && len(mfs) == 0 {
+		ctx.Error("metrics: "+err.Error(), 500)
+		return
+	}
+	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			ctx.Error("metrics: "+err.Error(), 500)
+			return
+		}
+	}
+	ctx.Response.Header.SetContentType(string(format))
+	ctx.SetBody(buf.Bytes())
+}
+
+// Collector exports the verdict and the health port's answer counts as Prometheus metrics.
+type Collector struct {
+	store  *verdict.Store
+	server *Server
+
+	healthy, maintenance, checkStatus, checkDuration, checkRuns, checkFailures, answers *prometheus.Desc
+}
+
+// NewCollector returns a collector for store; server may be nil (no answer counts).
+func NewCollector(store *verdict.Store, server *Server) *Collector {
+	return &Collector{
+		store: store, server: server,
+		healthy:       prometheus.NewDesc("lbagent_healthy", "1 when the node takes new traffic (all critical checks pass, not in maintenance).", nil, nil),
+		maintenance:   prometheus.NewDesc("lbagent_maintenance", "1 when maintenance mode is on.", nil, nil),
+		checkStatus:   prometheus.NewDesc("lbagent_check_up", "1 when the check's latest result passes (warning-severity checks: 0 means warn).", []string{"check", "severity"}, nil),
+		checkDuration: prometheus.NewDesc("lbagent_check_duration_seconds", "Duration of the check's latest run.", []string{"check"}, nil),
+		checkRuns:     prometheus.NewDesc("lbagent_check_runs_total", "Runs of the check.", []string{"check"}, nil),
+		checkFailures: prometheus.NewDesc("lbagent_check_failures_total", "Failed runs of the check.", []string{"check"}, nil),
+		answers:       prometheus.NewDesc("lbagent_health_answers_total", "Answers of the X-Road health endpoint by HTTP status.", []string{"code"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.healthy, c.maintenance, c.checkStatus, c.checkDuration, c.checkRuns, c.checkFailures, c.answers} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	v := c.store.Load()
+	ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, b2f(v.Healthy()))
+	ch <- prometheus.MustNewConstMetric(c.maintenance, prometheus.GaugeValue, b2f(v.Maintenance))
+	for _, r := range v.Checks {
+		ch <- prometheus.MustNewConstMetric(c.checkStatus, prometheus.GaugeValue, b2f(r.Status == check.StatusPass), r.Name, r.Severity.String())
+		ch <- prometheus.MustNewConstMetric(c.checkDuration, prometheus.GaugeValue, r.Duration.Seconds(), r.Name)
+		ch <- prometheus.MustNewConstMetric(c.checkRuns, prometheus.CounterValue, float64(r.Runs), r.Name)
+		ch <- prometheus.MustNewConstMetric(c.checkFailures, prometheus.CounterValue, float64(r.Failures), r.Name)
+	}
+	if c.server != nil {
+		ok, failed, maint := c.server.Answered()
+		ch <- prometheus.MustNewConstMetric(c.answers, prometheus.CounterValue, float64(ok), "200")
+		ch <- prometheus.MustNewConstMetric(c.answers, prometheus.CounterValue, float64(failed), "500")
+		ch <- prometheus.MustNewConstMetric(c.answers, prometheus.CounterValue, float64(maint), "503")
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
