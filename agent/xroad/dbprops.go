@@ -20,7 +20,7 @@ type DBSettings struct {
 	Port     int
 	Database string
 	User     string
-	Password string `json:"-"`
+	Password string            `json:"-"`
 	Schema   string            // hikari currentSchema, becomes search_path
 	Params   map[string]string // libpq parameters taken from the JDBC URL (sslmode, ...)
 }

@@ -1,0 +1,349 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+
+	"github.com/xroad-lb/lbkit/agent/adminport"
+	"github.com/xroad-lb/lbkit/agent/check"
+	"github.com/xroad-lb/lbkit/agent/healthport"
+	"github.com/xroad-lb/lbkit/agent/verdict"
+	"github.com/xroad-lb/lbkit/agent/xroadcheck"
+)
+
+// Component is a part of the daemon beyond the X-Road checks: the config sync worker, the
+// replication watch. Every field is optional.
+type Component struct {
+	Name       string
+	Checks     []check.Spec                // added after X-Road's checks, in this order
+	Run        func(context.Context) error // a background worker, stopped with the daemon
+	Status     func() any                  // shown in /status under components.<Name>
+	Collectors []prometheus.Collector      // added to /metrics
+}
+
+// Agent is the daemon.
+type Agent struct {
+	cfg        Config
+	log        zerolog.Logger
+	now        func() time.Time
+	store      *verdict.Store
+	runner     *check.Runner
+	serverconf *xroadcheck.ServerConf
+	components []Component
+	services   []service
+	lbLine     func() []byte
+	registry   *prometheus.Registry
+
+	health      *healthport.Server
+	admin       *adminport.Server
+	healthLn    net.Listener
+	adminLn     net.Listener
+	maintenance sync.Mutex // serialises writes of the maintenance state file
+}
+
+type service struct {
+	name string
+	run  func(context.Context) error
+}
+
+// New builds the daemon from cfg: the X-Road checks in X-Road's order, then the components'.
+func New(cfg Config, log zerolog.Logger, components ...Component) (*Agent, error) {
+	a := &Agent{cfg: cfg, log: log, now: time.Now, components: components}
+	specs := a.xroadChecks()
+	for _, c := range components {
+		specs = append(specs, c.Checks...)
+	}
+	for i := range specs {
+		if specs[i].Timeout == 0 {
+			specs[i].Timeout = cfg.Timeout
+		}
+		if specs[i].PassTTL == 0 {
+			specs[i].PassTTL = cfg.PassTTL
+		}
+		if specs[i].FailTTL == 0 {
+			specs[i].FailTTL = cfg.FailTTL
+		}
+	}
+	a.store = verdict.NewStore(string(cfg.Role), specs)
+	a.runner = check.NewRunner(specs, a.store.SetResult)
+	if err := a.restoreMaintenance(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *Agent) xroadChecks() []check.Spec {
+	c := a.cfg
+	a.serverconf = xroadcheck.NewServerConf(c.ServerConf)
+	specs := []check.Spec{
+		{Name: xroadcheck.NameGlobalConf, Run: xroadcheck.GlobalConf(c.XRoadDir, a.clock)},
+		{Name: xroadcheck.NameAuthKey, Run: xroadcheck.AuthKeyOCSP(c.XRoadDir, c.OCSPCacheDir, a.clock)},
+		{Name: xroadcheck.NameServerConf, Run: a.serverconf.Run},
+	}
+	if c.MemoryThreshold > 0 {
+		specs = append(specs, check.Spec{Name: xroadcheck.NameMemory, Run: xroadcheck.Memory(c.MemInfo, c.MemoryThreshold)})
+	}
+	for _, t := range c.TCPChecks {
+		specs = append(specs, check.Spec{Name: xroadcheck.TCPName(t.Name), Run: xroadcheck.TCP(t.Name, t.Addr)})
+	}
+	return specs
+}
+
+func (a *Agent) clock() time.Time { return a.now() }
+
+// Store is the verdict store, for components that render it (agent-check port, push).
+func (a *Agent) Store() *verdict.Store { return a.store }
+
+// Config is the configuration the agent runs with.
+func (a *Agent) Config() Config { return a.cfg }
+
+// AddService runs fn alongside the daemon (for servers built on Store, such as the
+// agent-check port). Call before Run.
+func (a *Agent) AddService(name string, fn func(context.Context) error) {
+	a.services = append(a.services, service{name: name, run: fn})
+}
+
+// SetLBLine makes the health port serve /lb with fn's line. Call before Listen.
+func (a *Agent) SetLBLine(fn func() []byte) { a.lbLine = fn }
+
+// Registry is the Prometheus registry behind /metrics (components may register more).
+func (a *Agent) Registry() *prometheus.Registry {
+	if a.registry == nil {
+		a.registry = prometheus.NewRegistry()
+	}
+	return a.registry
+}
+
+// Listen binds the health port (unless disabled) and the admin port.
+func (a *Agent) Listen() error {
+	status := map[string]func() any{}
+	reg := a.Registry()
+	for _, c := range a.components {
+		if c.Status != nil {
+			status[c.Name] = c.Status
+		}
+		for _, col := range c.Collectors {
+			if err := reg.Register(col); err != nil {
+				return fmt.Errorf("metrics of %s: %w", c.Name, err)
+			}
+		}
+	}
+	a.health = healthport.New(a.store, healthport.Options{Components: status, LBLine: a.lbLine, Gatherer: reg})
+	if err := reg.Register(healthport.NewCollector(a.store, a.health)); err != nil {
+		return err
+	}
+	_ = reg.Register(collectors.NewGoCollector())
+	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if a.cfg.Health.Port != 0 {
+		ln, err := net.Listen("tcp", a.cfg.Health.Addr())
+		if err != nil {
+			return fmt.Errorf("health check port %s: %w", a.cfg.Health.Addr(), err)
+		}
+		a.healthLn = ln
+	}
+	a.admin = adminport.New(a, a.cfg.Health.Port != 0, a.maintenanceChanged)
+	ln, err := net.Listen("tcp", a.cfg.AdminListen)
+	if err != nil {
+		if a.healthLn != nil {
+			a.healthLn.Close()
+		}
+		return fmt.Errorf("admin port %s: %w", a.cfg.AdminListen, err)
+	}
+	a.adminLn = ln
+	return nil
+}
+
+// HealthAddr is the bound health port address ("" when disabled or not listening yet).
+func (a *Agent) HealthAddr() string {
+	if a.healthLn == nil {
+		return ""
+	}
+	return a.healthLn.Addr().String()
+}
+
+// AdminAddr is the bound admin port address.
+func (a *Agent) AdminAddr() string {
+	if a.adminLn == nil {
+		return ""
+	}
+	return a.adminLn.Addr().String()
+}
+
+// SetMaintenance switches maintenance mode (the admin port calls it).
+func (a *Agent) SetMaintenance(on bool) bool { return a.store.SetMaintenance(on) }
+
+// Run listens (if Listen was not called) and serves until ctx is done.
+func (a *Agent) Run(ctx context.Context) error {
+	if a.adminLn == nil {
+		if err := a.Listen(); err != nil {
+			return err
+		}
+	}
+	a.logStartup()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 4+len(a.components)+len(a.services))
+	goRun := func(name string, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	goRun("checks", func() error { a.runner.Run(ctx); return nil })
+	goRun("verdict log", func() error { a.logVerdicts(ctx); return nil })
+	if a.healthLn != nil {
+		goRun("health port", func() error { return a.health.Serve(a.healthLn) })
+	}
+	goRun("admin port", func() error { return a.admin.Serve(a.adminLn) })
+	for _, c := range a.components {
+		if c.Run != nil {
+			goRun(c.Name, func() error { return c.Run(ctx) })
+		}
+	}
+	for _, s := range a.services {
+		goRun(s.name, func() error { return s.run(ctx) })
+	}
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		a.log.Error().Err(err).Msg("stopping")
+	}
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if a.healthLn != nil {
+		_ = a.health.Shutdown(sctx)
+	}
+	_ = a.admin.Shutdown(sctx)
+	wg.Wait()
+	a.serverconf.Close()
+	a.log.Info().Msg("stopped")
+	return err
+}
+
+func (a *Agent) logStartup() {
+	c := a.cfg
+	var names []string
+	for _, s := range a.runner.Specs() {
+		names = append(names, s.Name)
+	}
+	ev := a.log.Info().Str("xroad_dir", c.XRoadDir).Strs("conf_files", c.ConfFiles).
+		Str("role", string(c.Role)).Str("admin", a.AdminAddr()).
+		Str("serverconf", c.ServerConf.String()).Str("db_properties", c.ServerConf.Path).
+		Str("ocsp_cache", c.OCSPCacheDir).Strs("checks", names).
+		Dur("timeout", c.Timeout).Dur("success_ttl", c.PassTTL).Dur("failure_ttl", c.FailTTL)
+	if a.healthLn != nil {
+		ev = ev.Str("health", a.HealthAddr())
+	} else {
+		ev = ev.Str("health", "disabled ([proxy] health-check-port = 0)")
+	}
+	if c.MaintenanceStateFile != "" {
+		ev = ev.Str("maintenance_state_file", c.MaintenanceStateFile)
+	}
+	ev.Msg("lbagent started")
+	if c.HSMCheck {
+		a.log.Warn().Msg("[proxy] hsm-health-check-enabled=true: the HSM check needs X-Road's signer and is not performed by lbagent")
+	}
+}
+
+// logVerdicts logs every change of the balancer's answer, and every check that changes status.
+func (a *Agent) logVerdicts(ctx context.Context) {
+	prev, ch := a.store.Watch()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+		}
+		var cur *verdict.Verdict
+		cur, ch = a.store.Watch()
+		for i, c := range cur.Checks {
+			if i < len(prev.Checks) && prev.Checks[i].Status != c.Status {
+				ev := a.log.Info()
+				if !c.OK() {
+					ev = a.log.Warn()
+				}
+				ev.Str("check", c.Name).Str("status", string(c.Status)).Str("was", string(prev.Checks[i].Status)).
+					Str("message", c.Message).Str("detail", c.Detail).Msg("check changed")
+			}
+		}
+		if !verdict.SameAnswer(prev, cur) {
+			ev := a.log.Info()
+			if cur.State == verdict.Unhealthy {
+				ev = a.log.Warn()
+			}
+			ev.Str("state", string(cur.State)).Str("was", string(prev.State)).Int("http_status", cur.HTTPStatus).
+				Str("reason", cur.Reason).Msg("verdict changed")
+		}
+		prev = cur
+	}
+}
+
+// maintenanceChanged logs a switch and persists it when a state file is configured.
+func (a *Agent) maintenanceChanged(old, on bool) {
+	a.log.Info().Bool("maintenance", on).Bool("was", old).Msg("maintenance mode set")
+	path := a.cfg.MaintenanceStateFile
+	if path == "" {
+		return
+	}
+	a.maintenance.Lock()
+	defer a.maintenance.Unlock()
+	if err := writeFileAtomic(path, []byte(fmt.Sprintf("%t\n", on))); err != nil {
+		a.log.Error().Err(err).Msg("cannot persist maintenance mode")
+	}
+}
+
+// restoreMaintenance reads the state file, when one is configured and present.
+func (a *Agent) restoreMaintenance() error {
+	path := a.cfg.MaintenanceStateFile
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("maintenance state file: %w", err)
+	}
+	switch strings.TrimSpace(string(b)) {
+	case "true":
+		a.store.SetMaintenance(true)
+	case "false", "":
+	default:
+		return fmt.Errorf("%s: %q: want true or false", path, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Compile-time check: the admin port switches the agent's maintenance mode.
+var _ adminport.Maintenance = (*Agent)(nil)

@@ -1,0 +1,138 @@
+package agent
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xroad-lb/lbkit/agent/check"
+	"github.com/xroad-lb/lbkit/agent/xroad"
+)
+
+// Section of lbagent.ini / node.ini with the daemon's own settings.
+const Section = "lbagent"
+
+// Flags are the command-line overrides of `lbagent run`.
+type Flags struct {
+	XRoadDir             string // default /etc/xroad
+	OCSPCacheDir         string // default /var/cache/xroad
+	AdminListen          string // default 127.0.0.1:5566
+	HealthListen         string // overrides local.ini's [proxy] health-check-interface:port
+	MaintenanceStateFile string // overrides [lbagent] maintenance-state-file
+}
+
+// TCPCheck is a local port that must accept connections.
+type TCPCheck struct{ Name, Addr string }
+
+// Config is everything the daemon needs, read from X-Road's files and lbagent's settings.
+type Config struct {
+	XRoadDir, OCSPCacheDir, AdminListen string
+	Health                              xroad.HealthCheck // Port 0 = disabled, as X-Road
+	Role                                xroad.Role
+	ServerConf                          xroad.DBSettings
+	ConfFiles                           []string // X-Road ini files read, in order
+	Timeout, PassTTL, FailTTL           time.Duration
+	MemoryThreshold                     float64 // percent; 0 = check off
+	MemInfo                             string  // default /proc/meminfo
+	HSMCheck                            bool    // [proxy] hsm-health-check-enabled (not supported: logged)
+	TCPChecks                           []TCPCheck
+	MaintenanceStateFile                string
+	Settings                            *xroad.Settings // lbagent.ini + node.ini, for components
+}
+
+// LoadConfig reads the node's files. Every error names the file and the field at fault.
+func LoadConfig(f Flags) (Config, error) {
+	c := Config{XRoadDir: f.XRoadDir, OCSPCacheDir: f.OCSPCacheDir, AdminListen: f.AdminListen,
+		MemInfo: "/proc/meminfo"}
+	if c.XRoadDir == "" {
+		c.XRoadDir = xroad.DefaultDir
+	}
+	if c.OCSPCacheDir == "" {
+		c.OCSPCacheDir = xroad.DefaultOCSPCache
+	}
+	if c.AdminListen == "" {
+		c.AdminListen = xroad.DefaultAdmin
+	}
+	if _, _, err := net.SplitHostPort(c.AdminListen); err != nil {
+		return c, fmt.Errorf("--admin-listen %q: want host:port", c.AdminListen)
+	}
+	lc, err := xroad.ReadLocalConf(c.XRoadDir)
+	if err != nil {
+		return c, err
+	}
+	c.ConfFiles = lc.Files
+	if c.Health, err = lc.HealthCheck(); err != nil {
+		return c, err
+	}
+	if f.HealthListen != "" {
+		host, port, err := net.SplitHostPort(f.HealthListen)
+		n, perr := strconv.Atoi(port)
+		if err != nil || perr != nil || n < 0 || n > 65535 {
+			return c, fmt.Errorf("--health-listen %q: want host:port", f.HealthListen)
+		}
+		c.Health = xroad.HealthCheck{Interface: host, Port: n}
+	}
+	if thr := lc.String("proxy", "memory-usage-threshold", ""); thr != "" {
+		v, err := strconv.ParseFloat(thr, 64)
+		if err != nil || v <= 0 || v > 100 {
+			return c, fmt.Errorf("%s: [proxy] memory-usage-threshold = %q: want a percentage between 0 and 100",
+				filepath.Join(c.XRoadDir, "conf.d"), thr)
+		}
+		c.MemoryThreshold = v
+	}
+	if c.HSMCheck, err = lc.Bool("proxy", "hsm-health-check-enabled", false); err != nil {
+		return c, err
+	}
+	if c.Role, err = xroad.ReadNodeType(c.XRoadDir); err != nil {
+		return c, err
+	}
+	if c.ServerConf, err = xroad.ReadDBProperties(c.XRoadDir, "serverconf"); err != nil {
+		return c, err
+	}
+	if c.Settings, err = xroad.ReadSettings(c.XRoadDir); err != nil {
+		return c, err
+	}
+	s := c.Settings
+	if c.Timeout, err = s.Duration(Section, "check-timeout", check.DefaultTimeout); err != nil {
+		return c, err
+	}
+	if c.PassTTL, err = s.Duration(Section, "success-ttl", check.DefaultPassTTL); err != nil {
+		return c, err
+	}
+	if c.FailTTL, err = s.Duration(Section, "failure-ttl", check.DefaultFailTTL); err != nil {
+		return c, err
+	}
+	if c.TCPChecks, err = parseTCPChecks(s); err != nil {
+		return c, err
+	}
+	c.MaintenanceStateFile = s.String(Section, "maintenance-state-file", "")
+	if f.MaintenanceStateFile != "" {
+		c.MaintenanceStateFile = f.MaintenanceStateFile
+	}
+	return c, nil
+}
+
+// parseTCPChecks reads [lbagent] tcp-checks = name=host:port, name=host:port.
+func parseTCPChecks(s *xroad.Settings) ([]TCPCheck, error) {
+	v := s.String(Section, "tcp-checks", "")
+	if v == "" {
+		return nil, nil
+	}
+	var out []TCPCheck
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, addr, ok := strings.Cut(item, "=")
+		name, addr = strings.TrimSpace(name), strings.TrimSpace(addr)
+		if _, _, err := net.SplitHostPort(addr); !ok || name == "" || err != nil {
+			return nil, s.Error(Section, "tcp-checks", "item %q: want name=host:port", item)
+		}
+		out = append(out, TCPCheck{Name: name, Addr: addr})
+	}
+	return out, nil
+}

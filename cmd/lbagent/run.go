@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xroad-lb/lbkit/agent"
+)
+
+func newRunCmd() *cobra.Command {
+	var f agent.Flags
+	var lf logFlags
+	var checkConfig bool
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the agent: health port, admin port, checks (and on secondaries the sync and replication watch)",
+		Long: `Run the agent daemon.
+
+It reads X-Road's own files under --xroad-dir (default /etc/xroad):
+  conf.d/*.ini, conf.d/local.ini   [proxy] health-check-interface, health-check-port (0 = disabled),
+                                   memory-usage-threshold (percent; enables the memory check)
+  conf.d/node.ini                  [node] type = master|slave (primary/secondary; else standalone)
+  db.properties                    serverconf.hibernate.connection.url/username/password
+  globalconf/                      instance-identifier, private-params.xml, shared-params.xml (+ .metadata)
+  signer/keyconf.xml               the authentication key and certificate
+and the OCSP cache under --ocsp-cache-dir (default /var/cache/xroad).
+
+lbagent's own settings live in conf.d/lbagent.ini (cluster-wide) and conf.d/node.ini
+(node-specific, wins), section [lbagent]:
+  check-timeout = 5s             a check that takes longer fails ("timed out for: <check>")
+  success-ttl = 2s               how long a pass is kept before the check runs again
+  failure-ttl = 30s              how long a failure is kept before the check runs again
+  tcp-checks = proxy=127.0.0.1:5500, signer=127.0.0.1:5558   local ports that must accept connections
+  maintenance-state-file = /var/lib/lbagent/maintenance      keep maintenance mode across restarts (off by default)
+
+The health port answers any method and path as X-Road does: 200 with an empty body, 500 with the
+first failing check's message, 503 "Health check interface is in maintenance mode." in maintenance.
+Reserved paths: /status (application/health+json, every check), /metrics (Prometheus), /lb.
+The admin port (127.0.0.1:5566) takes GET /maintenance?targetState=true|false.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := lf.logger()
+			if err != nil {
+				return err
+			}
+			cfg, err := agent.LoadConfig(f)
+			if err != nil {
+				return err
+			}
+			if checkConfig {
+				fmt.Fprintf(cmd.OutOrStdout(), "configuration OK: role %s, health %s, admin %s, serverconf %s\n",
+					cfg.Role, healthDesc(cfg), cfg.AdminListen, cfg.ServerConf)
+				return nil
+			}
+			components, services, err := buildComponents(cfg, log)
+			if err != nil {
+				return err
+			}
+			a, err := agent.New(cfg, log, components...)
+			if err != nil {
+				return err
+			}
+			for _, s := range services {
+				if err := s(a); err != nil {
+					return err
+				}
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return a.Run(ctx)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.XRoadDir, "xroad-dir", "/etc/xroad", "X-Road configuration directory (replaces /etc/xroad for every file)")
+	fl.StringVar(&f.OCSPCacheDir, "ocsp-cache-dir", "/var/cache/xroad", "directory of X-Road's cached OCSP responses")
+	fl.StringVar(&f.AdminListen, "admin-listen", "127.0.0.1:5566", "admin port address (maintenance mode); answers 127.0.0.1 only")
+	fl.StringVar(&f.HealthListen, "health-listen", "", "health port address, overriding local.ini's [proxy] health-check-interface:health-check-port")
+	fl.StringVar(&f.MaintenanceStateFile, "maintenance-state-file", "", "persist maintenance mode in this file (default: in memory, off after a restart, as X-Road)")
+	fl.BoolVar(&checkConfig, "check-config", false, "read and validate the configuration, print a summary and exit")
+	lf.register(cmd)
+	return cmd
+}
+
+func healthDesc(c agent.Config) string {
+	if c.Health.Port == 0 {
+		return "disabled"
+	}
+	return c.Health.Addr()
+}
+
+// wiring adds a server that needs the running agent (agent-check port, push).
+type wiring func(*agent.Agent) error
+
+// buildComponents builds the parts that plug into the daemon, from lbagent's settings.
+func buildComponents(cfg agent.Config, log zerologLogger) ([]agent.Component, []wiring, error) {
+	var comps []agent.Component
+	var wires []wiring
+	for _, b := range componentBuilders {
+		c, w, err := b(cfg, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		if c != nil {
+			comps = append(comps, *c)
+		}
+		if w != nil {
+			wires = append(wires, w)
+		}
+	}
+	return comps, wires, nil
+}
