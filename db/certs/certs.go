@@ -1,0 +1,172 @@
+// Package certs creates the CA and the per-node keys and certificates that PostgreSQL
+// instances of a cluster use for TLS and certificate authentication of replication.
+package certs
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+)
+
+// KeyType names a key algorithm.
+type KeyType string
+
+// Supported key types. ECDSA P-256 is the default: small, fast and FIPS 140 approved.
+const (
+	ECDSAP256 KeyType = "ecdsa-p256"
+	ECDSAP384 KeyType = "ecdsa-p384"
+	RSA3072   KeyType = "rsa-3072"
+)
+
+// DefaultValidity is the guide's 7300 days (20 years).
+const DefaultValidity = 7300 * 24 * time.Hour
+
+// File names inside an output directory. A node directory holds what the guide copies to
+// /etc/xroad/postgresql on each node.
+const (
+	CACertFile   = "ca.crt"
+	CAKeyFile    = "ca.key"
+	NodeCertFile = "server.crt"
+	NodeKeyFile  = "server.key"
+)
+
+// ErrExists is returned when an output file exists and Force is not set.
+var ErrExists = errors.New("file exists (use --force to overwrite)")
+
+// Options shape a key and certificate. The zero value is ECDSA P-256, 20 years,
+// organization "cluster".
+type Options struct {
+	KeyType      KeyType
+	Validity     time.Duration
+	Organization string
+	Force        bool // overwrite existing files
+	// Chown gives the written files to UID:GID (PostgreSQL reads a key only when it owns it
+	// or when root owns it).
+	Chown    bool
+	UID, GID int
+	Now      func() time.Time // for tests; default time.Now
+}
+
+func (o Options) withDefaults() Options {
+	if o.KeyType == "" {
+		o.KeyType = ECDSAP256
+	}
+	if o.Validity <= 0 {
+		o.Validity = DefaultValidity
+	}
+	if o.Organization == "" {
+		o.Organization = "cluster"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// ParseKeyType checks a key type name.
+func ParseKeyType(s string) (KeyType, error) {
+	switch k := KeyType(s); k {
+	case ECDSAP256, ECDSAP384, RSA3072:
+		return k, nil
+	}
+	return "", fmt.Errorf("unknown key type %q (want %s, %s or %s)", s, ECDSAP256, ECDSAP384, RSA3072)
+}
+
+func newKey(t KeyType) (crypto.Signer, error) {
+	switch t {
+	case ECDSAP256:
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case ECDSAP384:
+		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case RSA3072:
+		return rsa.GenerateKey(rand.Reader, 3072)
+	}
+	return nil, fmt.Errorf("unknown key type %q", t)
+}
+
+// Pair is a certificate with its private key.
+type Pair struct {
+	Cert *x509.Certificate
+	Key  crypto.Signer
+}
+
+// NewCA returns a self-signed CA certificate (CN "CA") and its key.
+func NewCA(opts Options) (*Pair, error) {
+	opts = opts.withDefaults()
+	key, err := newKey(opts.KeyType)
+	if err != nil {
+		return nil, fmt.Errorf("generate CA key: %w", err)
+	}
+	tmpl, err := template(opts, "CA")
+	if err != nil {
+		return nil, err
+	}
+	tmpl.IsCA = true
+	tmpl.BasicConstraintsValid = true
+	tmpl.MaxPathLenZero = true
+	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, fmt.Errorf("create CA certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse CA certificate: %w", err)
+	}
+	return &Pair{Cert: cert, Key: key}, nil
+}
+
+// NewNode returns a key and a certificate with CN name signed by ca, usable both as the
+// instance's server certificate and as its client certificate towards the primary. The CN
+// must equal the node's replication user name on the primary.
+func NewNode(ca *Pair, name string, opts Options) (*Pair, error) {
+	opts = opts.withDefaults()
+	if name == "" {
+		return nil, errors.New("node name is empty")
+	}
+	key, err := newKey(opts.KeyType)
+	if err != nil {
+		return nil, fmt.Errorf("generate key for %s: %w", name, err)
+	}
+	tmpl, err := template(opts, name)
+	if err != nil {
+		return nil, err
+	}
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	if _, isRSA := key.(*rsa.PrivateKey); isRSA {
+		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
+	}
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	tmpl.DNSNames = []string{name}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("sign certificate for %s: %w", name, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse certificate for %s: %w", name, err)
+	}
+	return &Pair{Cert: cert, Key: key}, nil
+}
+
+func template(opts Options, cn string) (*x509.Certificate, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, fmt.Errorf("serial number: %w", err)
+	}
+	now := opts.Now()
+	return &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{Organization: []string{opts.Organization}, CommonName: cn},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(opts.Validity),
+	}, nil
+}
