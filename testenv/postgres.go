@@ -262,7 +262,7 @@ func (p *Postgres) Freeze() error {
 		return errors.New("testenv: postgres not running")
 	}
 	p.frozen = true
-	return syscall.Kill(-p.cmd.Process.Pid, syscall.SIGSTOP)
+	return signalTree(p.cmd.Process.Pid, syscall.SIGSTOP)
 }
 
 // Thaw resumes a frozen server with SIGCONT.
@@ -273,7 +273,7 @@ func (p *Postgres) Thaw() error {
 		return errors.New("testenv: postgres not running")
 	}
 	p.frozen = false
-	return syscall.Kill(-p.cmd.Process.Pid, syscall.SIGCONT)
+	return signalTree(p.cmd.Process.Pid, syscall.SIGCONT)
 }
 
 func (p *Postgres) signalAndWait(sig syscall.Signal, wait time.Duration) error {
@@ -284,23 +284,19 @@ func (p *Postgres) signalAndWait(sig syscall.Signal, wait time.Duration) error {
 	}
 	pid := p.cmd.Process.Pid
 	if p.frozen {
-		_ = syscall.Kill(-pid, syscall.SIGCONT)
+		_ = signalTree(pid, syscall.SIGCONT)
 		p.frozen = false
 	}
 	if sig == syscall.SIGKILL {
-		_ = syscall.Kill(-pid, sig)
+		_ = signalTree(pid, sig)
 	} else {
 		_ = syscall.Kill(pid, sig)
 	}
 	select {
 	case <-p.exited:
 	case <-time.After(wait):
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = signalTree(pid, syscall.SIGKILL)
 		<-p.exited
-	}
-	if sig == syscall.SIGKILL {
-		// The children may outlive the postmaster for a moment; make sure they are gone.
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
 	}
 	p.cmd = nil
 	return nil

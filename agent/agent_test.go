@@ -1,0 +1,336 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/xroad-lb/lbkit/agent/healthport"
+	"github.com/xroad-lb/lbkit/agent/xroadcheck"
+	"github.com/xroad-lb/lbkit/testenv"
+)
+
+// fastINI makes failures clear quickly in tests (X-Road's defaults are 2 s and 30 s).
+const fastINI = "[lbagent]\nsuccess-ttl = 100ms\nfailure-ttl = 100ms\n"
+
+type running struct {
+	t      *testing.T
+	node   *testenv.Node
+	agent  *Agent
+	health string
+	admin  string
+}
+
+func startAgent(t *testing.T, node *testenv.Node) *running {
+	t.Helper()
+	cfg, err := LoadConfig(Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, zerolog.New(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent stopped with %v", err)
+		}
+	})
+	return &running{t: t, node: node, agent: a, health: a.HealthAddr(), admin: a.AdminAddr()}
+}
+
+func httpDo(t *testing.T, method, url string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitHealth polls the health port until it answers code with body, or fails after 20 s.
+func (r *running) waitHealth(code int, body string) {
+	r.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var gotCode int
+	var gotBody string
+	for time.Now().Before(deadline) {
+		gotCode, gotBody = httpDo(r.t, "GET", "http://"+r.health+"/")
+		if gotCode == code && gotBody == body {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.t.Fatalf("health port: got %d %q; want %d %q", gotCode, gotBody, code, body)
+}
+
+func newDBNode(t *testing.T, o testenv.NodeOptions) (*testenv.Postgres, *testenv.Node) {
+	db := testenv.NewPostgres(t, testenv.PostgresOptions{})
+	o.DB = db
+	if o.LBAgentINI == "" {
+		o.LBAgentINI = fastINI
+	}
+	return db, testenv.NewNode(t, o)
+}
+
+func TestHealthyNodeAnswersEveryMethodAndPath(t *testing.T) {
+	_, node := newDBNode(t, testenv.NodeOptions{Role: "master"})
+	r := startAgent(t, node)
+	r.waitHealth(200, "")
+	for _, m := range []string{"GET", "OPTIONS", "HEAD", "POST", "PUT"} {
+		for _, p := range []string{"/", "/anything", "/health?x=1"} {
+			if code, body := httpDo(t, m, "http://"+r.health+p); code != 200 || body != "" {
+				t.Errorf("%s %s: got %d %q; want 200 and an empty body", m, p, code, body)
+			}
+		}
+	}
+}
+
+func TestEachFaultGivesXRoadsMessageAndClears(t *testing.T) {
+	_, node := newDBNode(t, testenv.NodeOptions{Role: "slave"})
+	r := startAgent(t, node)
+	r.waitHealth(200, "")
+	tests := []struct {
+		fault testenv.Fault
+		want  string
+	}{
+		{testenv.FaultGlobalConfExpired, "Global configuration is expired"},
+		{testenv.FaultSharedParamsMissing, "Global configuration is expired"},
+		{testenv.FaultNoAuthKey, "No authentication key available. Signer might be down."},
+		{testenv.FaultCertInactive, "No authentication key available. Signer might be down."},
+		{testenv.FaultCertUnregistered, "No authentication key available. Signer might be down."},
+		{testenv.FaultCertGarbled, "No end entity certificate available for authentication key."},
+		{testenv.FaultOCSPMissing, "Getting OCSP response for authentication key failed."},
+		{testenv.FaultOCSPUnsuccessful, "Authentication key OCSP response status 2"},
+		{testenv.FaultOCSPRevoked, "No authentication key available. Signer might be down."},
+		{testenv.FaultOCSPNextUpdate, "No authentication key available. Signer might be down."},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.fault), func(t *testing.T) {
+			r.t = t
+			if err := node.Break(tt.fault); err != nil {
+				t.Fatal(err)
+			}
+			r.waitHealth(500, tt.want+"\n")
+			if err := node.Fix(tt.fault); err != nil {
+				t.Fatal(err)
+			}
+			r.waitHealth(200, "")
+		})
+	}
+}
+
+func TestFirstFailureInXRoadOrder(t *testing.T) {
+	db, node := newDBNode(t, testenv.NodeOptions{Faults: []testenv.Fault{testenv.FaultOCSPMissing}})
+	r := startAgent(t, node)
+	r.waitHealth(500, "Getting OCSP response for authentication key failed.\n")
+	if err := db.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Break(testenv.FaultGlobalConfExpired); err != nil {
+		t.Fatal(err)
+	}
+	r.waitHealth(500, "Global configuration is expired\n")
+	// /status shows all three failures, not only the first.
+	st := r.status()
+	for name, want := range map[string]string{
+		xroadcheck.NameGlobalConf: "Global configuration is expired",
+		xroadcheck.NameAuthKey:    "Getting OCSP response for authentication key failed.",
+		xroadcheck.NameServerConf: "ServerConf is not available",
+	} {
+		r.waitCheck(name, "fail", want)
+	}
+	if st.Status != "fail" || st.Role != "standalone" {
+		t.Errorf("status %q role %q; want fail standalone", st.Status, st.Role)
+	}
+}
+
+func (r *running) status() healthport.Status {
+	r.t.Helper()
+	_, body := httpDo(r.t, "GET", "http://"+r.health+"/status")
+	var st healthport.Status
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		r.t.Fatalf("/status: %v\n%s", err, body)
+	}
+	return st
+}
+
+func (r *running) waitCheck(name, status, output string) healthport.CheckStatus {
+	r.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var got healthport.CheckStatus
+	for time.Now().Before(deadline) {
+		st := r.status()
+		if cs, ok := st.Checks[name]; ok && len(cs) == 1 {
+			got = cs[0]
+			if got.Status == status && got.Output == output {
+				return got
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.t.Fatalf("check %q: got %s %q; want %s %q", name, got.Status, got.Output, status, output)
+	return got
+}
+
+func TestDatabaseStoppedThenBack(t *testing.T) {
+	db, node := newDBNode(t, testenv.NodeOptions{})
+	r := startAgent(t, node)
+	r.waitHealth(200, "")
+	if err := db.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitHealth(500, "ServerConf is not available\n")
+	if err := db.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.waitHealth(200, "")
+}
+
+func TestDatabaseFrozenTimesOutWhileOtherChecksKeepTheirSchedule(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes the real 5 s check timeout")
+	}
+	// Default check timeout (5 s); other checks rerun every 100 ms.
+	db, node := newDBNode(t, testenv.NodeOptions{LBAgentINI: "[lbagent]\nsuccess-ttl = 100ms\nfailure-ttl = 30s\n"})
+	r := startAgent(t, node)
+	r.waitHealth(200, "")
+	if err := db.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Thaw()
+	frozen := time.Now()
+	before := r.status().Checks[xroadcheck.NameGlobalConf][0].Runs
+	r.waitHealth(500, "Fetching health check response timed out for: Server conf database status\n")
+	took := time.Since(frozen)
+	after := r.status().Checks[xroadcheck.NameGlobalConf][0].Runs
+	// The timeout is measured from the start of the hung run, which began within 100 ms
+	// after the freeze: so between ~4.9 s and a little over 5 s.
+	if took < 4*time.Second || took > 8*time.Second {
+		t.Errorf("timeout reported %v after the freeze; want about 5 s", took)
+	}
+	// Global conf validity kept running every ~100 ms while the DB check hung.
+	if after-before < 20 {
+		t.Errorf("global conf check ran %d times during the %v hang; want it to keep its own schedule", after-before, took)
+	}
+	if got := r.status().Checks[xroadcheck.NameGlobalConf][0].Status; got != "pass" {
+		t.Errorf("global conf check %s; want pass", got)
+	}
+}
+
+func TestMaintenanceModeOverridesChecks(t *testing.T) {
+	db, node := newDBNode(t, testenv.NodeOptions{})
+	r := startAgent(t, node)
+	r.waitHealth(200, "")
+	admin := "http://" + r.admin
+	tests := []struct{ query, want string }{
+		{"/maintenance?targetState=true", "Maintenance mode set: false => true\n"},
+		{"/maintenance?targetState=TRUE", "Maintenance mode set: true => true\n"},
+		{"/maintenance?targetState=maybe", "Invalid parameter 'targetState', request ignored\n"},
+		{"/maintenance", "Invalid parameter 'targetState', request ignored\n"},
+	}
+	for _, tt := range tests {
+		if code, body := httpDo(t, "GET", admin+tt.query); code != 200 || body != tt.want {
+			t.Errorf("GET %s: got %d %q; want 200 %q", tt.query, code, body, tt.want)
+		}
+	}
+	r.waitHealth(503, "Health check interface is in maintenance mode.\n")
+	if err := db.Stop(); err != nil { // a failing check does not change the maintenance answer
+		t.Fatal(err)
+	}
+	r.waitCheck(xroadcheck.NameServerConf, "fail", "ServerConf is not available")
+	if code, body := httpDo(t, "GET", "http://"+r.health+"/"); code != 503 || body != "Health check interface is in maintenance mode.\n" {
+		t.Errorf("in maintenance with a failing check: got %d %q; want 503", code, body)
+	}
+	if code, body := httpDo(t, "POST", admin+"/maintenance?targetState=false"); code != 200 || body != "Maintenance mode set: true => false\n" {
+		t.Errorf("switch off: got %d %q", code, body)
+	}
+	r.waitHealth(500, "ServerConf is not available\n")
+	if code, body := httpDo(t, "GET", admin+"/other"); code != 404 || body != "" {
+		t.Errorf("unknown path: got %d %q; want 404 empty", code, body)
+	}
+}
+
+func TestAdminPortRefusesOtherPeers(t *testing.T) {
+	_, node := newDBNode(t, testenv.NodeOptions{})
+	cfg, err := LoadConfig(Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: "0.0.0.0:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, zerolog.New(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Run(ctx)
+	_, port, _ := net.SplitHostPort(a.AdminAddr())
+	// Same machine, but the peer address is 127.0.0.2, not 127.0.0.1.
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 5 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%s/maintenance?targetState=true", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || len(b) != 0 {
+		t.Errorf("from 127.0.0.2: got %d %q; want 403 with an empty body", resp.StatusCode, b)
+	}
+	if a.Store().Maintenance() {
+		t.Error("maintenance was switched by a refused peer")
+	}
+}
+
+func TestHealthPortDisabledRefusesMaintenance(t *testing.T) {
+	_, node := newDBNode(t, testenv.NodeOptions{HealthPort: -1})
+	r := startAgent(t, node)
+	if r.health != "" {
+		t.Fatalf("health port listening on %s; want disabled", r.health)
+	}
+	code, body := httpDo(t, "GET", "http://"+r.admin+"/maintenance?targetState=true")
+	if code != 200 || body != "No HealthCheckPort found, maintenance mode not set\n" {
+		t.Errorf("got %d %q; want X-Road's refusal", code, body)
+	}
+}
+
+func TestMetricsAndStatusDocument(t *testing.T) {
+	_, node := newDBNode(t, testenv.NodeOptions{Role: "master"})
+	r := startAgent(t, node)
+	r.waitHealth(200, "")
+	st := r.status()
+	if st.Status != "pass" || st.State != "healthy" || st.Role != "primary" || len(st.Order) != 3 {
+		t.Errorf("status %+v; want pass, healthy, primary, 3 checks", st)
+	}
+	want := []string{xroadcheck.NameGlobalConf, xroadcheck.NameAuthKey, xroadcheck.NameServerConf}
+	if strings.Join(st.Order, "|") != strings.Join(want, "|") {
+		t.Errorf("check order %q; want X-Road's %q", st.Order, want)
+	}
+	code, body := httpDo(t, "GET", "http://"+r.health+"/metrics")
+	for _, s := range []string{"lbagent_healthy 1", `lbagent_check_up{check="Server conf database status",severity="critical"} 1`, "lbagent_maintenance 0"} {
+		if code != 200 || !strings.Contains(body, s) {
+			t.Errorf("/metrics: want %q in\n%s", s, body)
+		}
+	}
+}
