@@ -249,7 +249,7 @@ func (a *Agent) logStartup() {
 		Str("role", string(c.Role)).Str("admin", a.AdminAddr()).
 		Str("serverconf", c.ServerConf.String()).Str("db_properties", c.ServerConf.Path).
 		Str("ocsp_cache", c.OCSPCacheDir).Strs("checks", names).
-		Dur("timeout", c.Timeout).Dur("success_ttl", c.PassTTL).Dur("failure_ttl", c.FailTTL)
+		Str("timeout", c.Timeout.String()).Str("success_ttl", c.PassTTL.String()).Str("failure_ttl", c.FailTTL.String())
 	if a.healthLn != nil {
 		ev = ev.Str("health", a.HealthAddr())
 	} else {
