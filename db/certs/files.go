@@ -20,6 +20,9 @@ func WriteCA(dir string, opts Options) (certPath, keyPath string, err error) {
 	if err != nil {
 		return "", "", err
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", fmt.Errorf("create %s: %w", dir, err)
+	}
 	if err := writePair(ca, certPath, keyPath, opts); err != nil {
 		return "", "", err
 	}
