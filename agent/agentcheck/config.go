@@ -1,0 +1,136 @@
+package agentcheck
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xroad-lb/lbkit/agent/xroad"
+)
+
+// Section is the settings section in lbagent.ini / node.ini.
+const Section = "agent-check"
+
+// DefaultPort is the agent-check port of the example HAProxy configuration.
+const DefaultPort = 5589
+
+// Config is the agent-check port's configuration.
+type Config struct {
+	Listen          string        // host:port; "" = off
+	MaintenanceWord string        // "drain" (default) or "maint"
+	Weight          int           // static weight percent sent with "up" (1-100); 0 = none
+	ReadyFor        time.Duration // how long "ready" is repeated after our own drain ends
+	StateFile       string        // remembers our own drain over restarts; "" = memory only
+	Dynamic         DynamicConfig // Source "" = off
+}
+
+// LoadConfig reads the [agent-check] section:
+//
+//	listen           = host:port | off   (default: the health interface, port 5589)
+//	maintenance-word = drain | maint     (default drain)
+//	weight           = 1-100[%]          (default: none)
+//	ready-for        = 10s
+//	state-file       = /var/lib/lbagent/agentcheck.state (default: none)
+//	dynamic-weight   = off | connections | load
+//	dynamic-port     = 5500              (connections: the local port whose sessions count)
+//	dynamic-low      = 100               (at or below: full weight; load: per CPU, e.g. 0.5)
+//	dynamic-high     = 1000              (at or above: dynamic-min)
+//	dynamic-min      = 10                (percent)
+//	dynamic-step     = 10                (percent; smaller moves are not published: hysteresis)
+//	dynamic-interval = 2s
+//
+// Errors name the file, section and key.
+func LoadConfig(s *xroad.Settings, health xroad.HealthCheck) (Config, error) {
+	c := Config{MaintenanceWord: "drain", ReadyFor: DefaultReadyFor}
+	iface := health.Interface
+	if iface == "" {
+		iface = "0.0.0.0"
+	}
+	c.Listen = net.JoinHostPort(iface, strconv.Itoa(DefaultPort))
+	if s.Has(Section, "listen") {
+		v := s.String(Section, "listen", "")
+		switch strings.ToLower(v) {
+		case "", "off", "false", "no":
+			c.Listen = ""
+		default:
+			host, port, err := net.SplitHostPort(v)
+			n, perr := strconv.Atoi(port)
+			if err != nil || perr != nil || n < 1 || n > 65535 || (host != "" && net.ParseIP(host) == nil) {
+				return c, s.Error(Section, "listen", "want ip:port (e.g. 0.0.0.0:5589) or off")
+			}
+			c.Listen = v
+		}
+	}
+	switch w := strings.ToLower(s.String(Section, "maintenance-word", "drain")); w {
+	case "drain", "maint":
+		c.MaintenanceWord = w
+	default:
+		return c, s.Error(Section, "maintenance-word", "want drain or maint")
+	}
+	if v := strings.TrimSuffix(s.String(Section, "weight", ""), "%"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return c, s.Error(Section, "weight", "want a percentage from 1 to 100")
+		}
+		c.Weight = n
+	}
+	var err error
+	if c.ReadyFor, err = s.Duration(Section, "ready-for", DefaultReadyFor); err != nil {
+		return c, err
+	}
+	c.StateFile = s.String(Section, "state-file", "")
+	if c.Dynamic, err = loadDynamic(s); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func loadDynamic(s *xroad.Settings) (DynamicConfig, error) {
+	var d DynamicConfig
+	switch src := strings.ToLower(s.String(Section, "dynamic-weight", "off")); src {
+	case "off", "", "false", "no":
+		return d, nil
+	case SourceConnections, SourceLoad:
+		d.Source = src
+	default:
+		return d, s.Error(Section, "dynamic-weight", "want off, connections or load")
+	}
+	d = d.withDefaults()
+	num := func(key string, def float64) (float64, error) {
+		v := s.String(Section, key, "")
+		if v == "" {
+			return def, nil
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			return 0, s.Error(Section, key, "want a non-negative number")
+		}
+		return f, nil
+	}
+	var err error
+	var port, min, step float64
+	if port, err = num("dynamic-port", float64(d.Port)); err != nil {
+		return d, err
+	}
+	if d.Low, err = num("dynamic-low", d.Low); err != nil {
+		return d, err
+	}
+	if d.High, err = num("dynamic-high", d.High); err != nil {
+		return d, err
+	}
+	if min, err = num("dynamic-min", float64(d.Min)); err != nil {
+		return d, err
+	}
+	if step, err = num("dynamic-step", float64(d.Step)); err != nil {
+		return d, err
+	}
+	d.Port, d.Min, d.Step = int(port), int(min), int(step)
+	if d.Interval, err = s.Duration(Section, "dynamic-interval", d.Interval); err != nil {
+		return d, err
+	}
+	if err := d.validate(); err != nil {
+		return d, s.Error(Section, "dynamic-weight", "%v", err)
+	}
+	return d, nil
+}

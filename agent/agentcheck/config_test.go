@@ -1,0 +1,88 @@
+package agentcheck
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xroad-lb/lbkit/agent/xroad"
+)
+
+func settings(t *testing.T, lbagent, node string) *xroad.Settings {
+	t.Helper()
+	dir := t.TempDir()
+	confd := filepath.Join(dir, "conf.d")
+	if err := os.MkdirAll(confd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"lbagent.ini": lbagent, "node.ini": node} {
+		if body == "" {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(confd, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := xroad.ReadSettings(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestLoadConfig(t *testing.T) {
+	health := xroad.HealthCheck{Interface: "127.0.0.2", Port: 5588}
+	tests := []struct {
+		name          string
+		lbagent, node string
+		check         func(c Config) bool
+		want          string
+	}{
+		{"defaults", "", "", func(c Config) bool {
+			return c.Listen == "127.0.0.2:5589" && c.MaintenanceWord == "drain" && c.Weight == 0 &&
+				c.ReadyFor == DefaultReadyFor && c.Dynamic.Source == ""
+		}, "listen on the health interface, port 5589, drain"},
+		{"off", "[agent-check]\nlisten = off\n", "", func(c Config) bool { return c.Listen == "" }, "disabled"},
+		{"node.ini wins", "[agent-check]\nmaintenance-word = drain\nweight = 80%\n",
+			"[agent-check]\nmaintenance-word = MAINT\nlisten = 127.0.0.3:6000\nready-for = 30s\n",
+			func(c Config) bool {
+				return c.MaintenanceWord == "maint" && c.Listen == "127.0.0.3:6000" && c.Weight == 80 &&
+					c.ReadyFor == 30*time.Second
+			}, "maint on 127.0.0.3:6000, weight 80, ready-for 30s"},
+		{"dynamic", "[agent-check]\ndynamic-weight = connections\ndynamic-high = 500\n", "", func(c Config) bool {
+			d := c.Dynamic
+			return d.Source == SourceConnections && d.Port == 5500 && d.Low == 100 && d.High == 500 && d.Min == 10
+		}, "connections, port 5500, 100..500"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := LoadConfig(settings(t, tt.lbagent, tt.node), health)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(c) {
+				t.Errorf("got %+v; want %s", c, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	tests := []struct{ ini, want string }{
+		{"[agent-check]\nlisten = nowhere\n", `lbagent.ini: [agent-check] listen = "nowhere": want ip:port`},
+		{"[agent-check]\nmaintenance-word = stop\n", `[agent-check] maintenance-word = "stop": want drain or maint`},
+		{"[agent-check]\nweight = 0\n", `[agent-check] weight = "0": want a percentage from 1 to 100`},
+		{"[agent-check]\nready-for = soon\n", `[agent-check] ready-for = "soon": want a positive duration`},
+		{"[agent-check]\ndynamic-weight = disk\n", `[agent-check] dynamic-weight = "disk": want off, connections or load`},
+		{"[agent-check]\ndynamic-weight = load\ndynamic-low = 2\ndynamic-high = 1\n", `high (1) must be above low (2)`},
+		{"[agent-check]\ndynamic-weight = load\ndynamic-min = x\n", `[agent-check] dynamic-min = "x": want a non-negative number`},
+	}
+	for _, tt := range tests {
+		_, err := LoadConfig(settings(t, tt.ini, ""), xroad.HealthCheck{Interface: "0.0.0.0"})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("LoadConfig(%q) got %v; want an error containing %q", tt.ini, err, tt.want)
+		}
+	}
+}
