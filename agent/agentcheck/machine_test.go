@@ -20,7 +20,9 @@ func newStore(clock *fakeClock) *verdict.Store {
 	return verdict.NewStoreWithClock("secondary", []check.Spec{{Name: "Global conf validity"}}, clock.now)
 }
 
-func pass(s *verdict.Store) { s.SetResult(0, check.Result{Name: "Global conf validity", Status: check.StatusPass}) }
+func pass(s *verdict.Store) {
+	s.SetResult(0, check.Result{Name: "Global conf validity", Status: check.StatusPass})
+}
 func fail(s *verdict.Store, msg string) {
 	s.SetResult(0, check.Result{Name: "Global conf validity", Status: check.StatusFail, Message: msg})
 }
