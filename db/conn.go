@@ -123,7 +123,19 @@ type ConnectError struct {
 	Err    error
 }
 
-func (e *ConnectError) Error() string { return "connect to " + e.Target + ": " + e.Err.Error() }
+func (e *ConnectError) Error() string { return "connect to " + e.Target + ": " + oneLine(e.Err.Error()) }
+
+// oneLine joins pgconn's one-line-per-attempt messages, dropping repeated attempts.
+func oneLine(msg string) string {
+	var out []string
+	for _, l := range strings.Split(msg, "\n") {
+		l = strings.TrimSpace(l)
+		if l != "" && (len(out) == 0 || out[len(out)-1] != l) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "; ")
+}
 func (e *ConnectError) Unwrap() error { return e.Err }
 
 // Sentinel errors callers branch on (use errors.Is).
