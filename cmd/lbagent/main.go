@@ -27,6 +27,8 @@ It reads X-Road's own files, so nothing is configured twice.`,
 	root.AddCommand(
 		newRunCmd(),
 		newMaintenanceCmd(),
+		newDBCmd(),
+		newCertsCmd(),
 	)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
