@@ -150,16 +150,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-// answer writes the line, half-closes, and waits briefly for the peer to close, so that any
-// agent-send text HAProxy wrote never turns our close into a reset that could drop the line.
+// answer writes the line and waits briefly for the peer to close first: the peer (HAProxy)
+// closes once it has the line, so the TIME_WAIT state stays on its side, and any agent-send
+// text it wrote is read, so our close never turns into a reset that could drop the line.
 func (s *Server) answer(conn net.Conn) {
 	defer conn.Close()
 	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := conn.Write(s.Line()); err != nil {
 		return
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.CloseWrite()
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(lingerLimit))
 	_, _ = io.Copy(io.Discard, io.LimitReader(conn, 4096))
