@@ -1,0 +1,200 @@
+package lbadapters
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+)
+
+// recorder is a stand-in balancer for unit tests of the orchestration: it records the calls
+// and answers State from a script of states (the last one repeats).
+type recorder struct {
+	mu     sync.Mutex
+	calls  []string
+	states []ServerState
+	err    error // returned by Drain/Enable
+	polls  int
+}
+
+func (r *recorder) State(_ context.Context, n Node) (ServerState, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, "state "+n.Server)
+	i := r.polls
+	if i >= len(r.states) {
+		i = len(r.states) - 1
+	}
+	r.polls++
+	return r.states[i], nil
+}
+
+func (r *recorder) Drain(_ context.Context, n Node) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, "drain "+n.Server)
+	return r.err
+}
+
+func (r *recorder) Enable(_ context.Context, n Node) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, "enable "+n.Server)
+	return r.err
+}
+
+var node2 = Node{Name: "node2", Address: "127.0.0.3", Role: RoleSecondary, Server: "srv2"}
+
+func drained(n int) ServerState { return ServerState{State: StateDrain, Status: "DRAIN", Sessions: n} }
+
+// runAdvancing runs f and, each time f's goroutine waits on the fake clock (on `waiters`
+// timers: the poll, plus the deadline when there is one), advances the clock by poll.
+func runAdvancing(t *testing.T, clock *clockwork.FakeClock, waiters int, poll time.Duration, f func() (ServerState, error)) (ServerState, error) {
+	t.Helper()
+	type res struct {
+		s   ServerState
+		err error
+	}
+	done := make(chan res, 1)
+	go func() { s, err := f(); done <- res{s, err} }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		bctx, bcancel := context.WithCancel(ctx)
+		blocked := make(chan error, 1)
+		go func() { blocked <- clock.BlockUntilContext(bctx, waiters) }()
+		select {
+		case r := <-done:
+			bcancel()
+			return r.s, r.err
+		case err := <-blocked:
+			bcancel()
+			if err != nil {
+				t.Fatal("the wait neither returned nor blocked on the clock")
+			}
+		}
+		clock.Advance(poll)
+	}
+}
+
+func TestDrainWaitsForSessions(t *testing.T) {
+	tests := []struct {
+		name      string
+		states    []ServerState
+		wantPolls int
+	}{
+		{"already empty", []ServerState{drained(0)}, 1},
+		{"counts down", []ServerState{drained(3), drained(2), drained(2), drained(0)}, 4},
+		{"maint counts as drained", []ServerState{drained(1), {State: StateMaint, Status: "MAINT"}}, 2},
+		{"UP with no sessions is not drained", []ServerState{{State: StateUp, Status: "UP"}, drained(0)}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &recorder{states: tt.states}
+			clock := clockwork.NewFakeClock()
+			var progress []int
+			w := Wait{Poll: time.Second, Clock: clock, Progress: func(p Progress) {
+				if p.Op != "drain" || p.Node != "node2" {
+					t.Errorf("progress for %s %s; want drain node2", p.Op, p.Node)
+				}
+				progress = append(progress, p.State.Sessions)
+			}}
+			got, err := runAdvancing(t, clock, 1, time.Second, func() (ServerState, error) {
+				return Drain(context.Background(), b, node2, w)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tt.states[len(tt.states)-1]; got != want {
+				t.Errorf("got %+v; want %+v", got, want)
+			}
+			if b.polls != tt.wantPolls || len(progress) != tt.wantPolls {
+				t.Errorf("polls %d, progress %v; want %d polls", b.polls, progress, tt.wantPolls)
+			}
+			if b.calls[0] != "drain srv2" {
+				t.Errorf("first call %q; want %q", b.calls[0], "drain srv2")
+			}
+		})
+	}
+}
+
+func TestDrainTimeout(t *testing.T) {
+	b := &recorder{states: []ServerState{drained(2)}}
+	clock := clockwork.NewFakeClock()
+	_, err := runAdvancing(t, clock, 2, time.Second, func() (ServerState, error) {
+		return Drain(context.Background(), b, node2, Wait{Poll: time.Second, Timeout: 5 * time.Second, Clock: clock})
+	})
+	var te *TimeoutError
+	if !errors.As(err, &te) || !errors.Is(err, ErrTimeout) {
+		t.Fatalf("got %v; want a *TimeoutError matching ErrTimeout", err)
+	}
+	if te.Last.Sessions != 2 || te.Waited != 5*time.Second {
+		t.Errorf("got %d sessions after %s; want 2 after 5s", te.Last.Sessions, te.Waited)
+	}
+	if want := "drain node2: timed out after 5s with 2 sessions left (balancer state DRAIN)"; err.Error() != want {
+		t.Errorf("got %q; want %q", err, want)
+	}
+}
+
+func TestDrainNoWait(t *testing.T) {
+	b := &recorder{states: []ServerState{drained(7)}}
+	got, err := Drain(context.Background(), b, node2, Wait{NoWait: true, Timeout: time.Hour})
+	if err != nil || got.Sessions != 7 {
+		t.Fatalf("got %+v, %v; want 7 sessions, nil", got, err)
+	}
+	if want := []string{"drain srv2", "state srv2"}; !reflect.DeepEqual(b.calls, want) {
+		t.Errorf("calls %q; want %q", b.calls, want)
+	}
+}
+
+func TestDrainBalancerError(t *testing.T) {
+	b := &recorder{err: ErrNotFound, states: []ServerState{drained(0)}}
+	_, err := Drain(context.Background(), b, node2, Wait{})
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("got %v; want ErrNotFound", err)
+	}
+	if len(b.calls) != 1 {
+		t.Errorf("calls %q; want only the drain", b.calls)
+	}
+}
+
+func TestDrainCancelled(t *testing.T) {
+	b := &recorder{states: []ServerState{drained(1)}}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := Wait{Clock: clockwork.NewFakeClock(), Progress: func(Progress) { cancel() }}
+	_, err := Drain(ctx, b, node2, w)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v; want context.Canceled", err)
+	}
+}
+
+func TestEnableWaitsForUp(t *testing.T) {
+	b := &recorder{states: []ServerState{
+		{State: StateDown, Status: "DOWN 1/2"}, {State: StateDown, Status: "DOWN 1/2"}, {State: StateUp, Status: "UP"},
+	}}
+	clock := clockwork.NewFakeClock()
+	got, err := runAdvancing(t, clock, 2, time.Second, func() (ServerState, error) {
+		return Enable(context.Background(), b, node2, Wait{Poll: time.Second, Timeout: time.Minute, Clock: clock})
+	})
+	if err != nil || got.State != StateUp {
+		t.Fatalf("got %+v, %v; want UP, nil", got, err)
+	}
+	if b.calls[0] != "enable srv2" || b.polls != 3 {
+		t.Errorf("calls %q; want enable then 3 polls", b.calls)
+	}
+}
+
+func TestEnableTimeoutMessage(t *testing.T) {
+	b := &recorder{states: []ServerState{{State: StateDrain, Status: "DRAIN (agent)"}}}
+	clock := clockwork.NewFakeClock()
+	_, err := runAdvancing(t, clock, 2, time.Second, func() (ServerState, error) {
+		return Enable(context.Background(), b, node2, Wait{Poll: time.Second, Timeout: 3 * time.Second, Clock: clock})
+	})
+	if want := "enable node2: timed out after 3s waiting for UP (balancer state DRAIN (agent))"; err == nil || err.Error() != want {
+		t.Errorf("got %v; want %q", err, want)
+	}
+}
