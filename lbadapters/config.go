@@ -20,8 +20,8 @@ const DefaultConfigPath = "/etc/lbadapter/cluster.ini"
 
 // Defaults for a node's agent ports (the guide's health check port, lbagent's agent-check port).
 const (
-	DefaultHealthPort = 5588
-	DefaultAgentPort  = 5589
+	DefaultHealthPort  = 5588
+	DefaultAgentPort   = 5589
 	DefaultCallTimeout = 5 * time.Second
 )
 
