@@ -3,7 +3,6 @@ package lbadapters
 import (
 	"context"
 	"errors"
-	"strings"
 )
 
 // Balancer is what the orchestration needs from a load balancer: HAProxy's runtime API now,
@@ -41,29 +40,4 @@ type ServerState struct {
 	State    State  `json:"state"`
 	Status   string `json:"status"`   // the balancer's own words, e.g. "DRAIN (agent)", "UP 1/2"
 	Sessions int    `json:"sessions"` // current connections through the balancer to the node
-}
-
-// ParseHAProxyStatus normalises the status column of HAProxy's "show stat": "UP",
-// "UP 1/3" (going down, still up), "DOWN", "DOWN 1/2" (going up, still down),
-// "DOWN (agent)", "DRAIN", "DRAIN (agent)", "MAINT", "MAINT (via b/s)", "NOLB",
-// "no check" (no health check: up).
-func ParseHAProxyStatus(s string) State {
-	word, _, _ := strings.Cut(strings.TrimSpace(s), " ")
-	switch strings.ToUpper(word) {
-	case "UP":
-		return StateUp
-	case "DOWN":
-		return StateDown
-	case "DRAIN":
-		return StateDrain
-	case "MAINT":
-		return StateMaint
-	case "NOLB":
-		return StateNoLB
-	case "NO":
-		if strings.EqualFold(strings.TrimSpace(s), "no check") {
-			return StateUp
-		}
-	}
-	return StateUnknown
 }
