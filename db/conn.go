@@ -123,7 +123,9 @@ type ConnectError struct {
 	Err    error
 }
 
-func (e *ConnectError) Error() string { return "connect to " + e.Target + ": " + oneLine(e.Err.Error()) }
+func (e *ConnectError) Error() string {
+	return "connect to " + e.Target + ": " + oneLine(e.Err.Error())
+}
 
 // oneLine joins pgconn's one-line-per-attempt messages, dropping repeated attempts.
 func oneLine(msg string) string {

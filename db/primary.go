@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -129,6 +130,11 @@ func SetupPrimary(ctx context.Context, target Conn, opts PrimaryOptions) (*Resul
 		if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
 			return nil, withTarget(cfg, "reload configuration", err)
 		}
+		// The reload is asynchronous: wait until this session sees ssl = on, so the check
+		// of pg_hba.conf's hostssl rule below does not race it.
+		if err := waitSSL(ctx, conn, 10*time.Second); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkHBA(ctx, conn, hbaPath); err != nil {
 		return nil, err
@@ -142,6 +148,25 @@ func SetupPrimary(ctx context.Context, target Conn, opts PrimaryOptions) (*Resul
 		}
 	}
 	return res, nil
+}
+
+func waitSSL(ctx context.Context, conn *pgx.Conn, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		var on string
+		if err := conn.QueryRow(ctx, "SELECT current_setting('ssl')").Scan(&on); err != nil {
+			return withTarget(conn.Config(), "read ssl after reload", err)
+		}
+		if on == "on" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return withTarget(conn.Config(), "reload", errors.New("ssl is still off after the reload (see the server log)"))
+		}
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return withTarget(conn.Config(), "reload", err)
+		}
+	}
 }
 
 func primarySettings(o PrimaryOptions) []wantSetting {

@@ -46,7 +46,8 @@ func setReplay(ctx context.Context, conn *pgx.Conn, fn, want string) (*Standby, 
 
 // WaitCaughtUp polls the standby every interval until its replay LSN has reached its receive
 // LSN (the guide's check before upgrading a secondary). progress, when not nil, is called
-// with every state seen. It returns ErrPaused at once when replay is paused, and ctx's error
+// with every state seen. It returns ErrPaused at once while replay is paused (even with nothing pending: new WAL
+// would not be applied), and ctx's error
 // (wrapped, with the last state) when ctx ends first.
 func WaitCaughtUp(ctx context.Context, conn *pgx.Conn, interval time.Duration, progress func(*Standby)) (*Standby, error) {
 	if interval <= 0 {
@@ -60,11 +61,12 @@ func WaitCaughtUp(ctx context.Context, conn *pgx.Conn, interval time.Duration, p
 		if progress != nil {
 			progress(s)
 		}
+		if s.Paused {
+			// Even when nothing is pending now, new WAL would not be applied.
+			return s, withTarget(conn.Config(), "wait for replay", ErrPaused)
+		}
 		if s.CaughtUp {
 			return s, nil
-		}
-		if s.Paused {
-			return s, withTarget(conn.Config(), "wait for replay", ErrPaused)
 		}
 		if err := sleep(ctx, interval); err != nil {
 			return s, withTarget(conn.Config(), fmt.Sprintf("wait for replay (at %s, received %s)", s.ReplayLSN, s.ReceiveLSN), err)

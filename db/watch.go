@@ -30,9 +30,10 @@ type WatchStatus struct {
 // check, Status the last observation, and it is a prometheus.Collector of
 // lbagent_replication_* metrics. One connection is kept and re-opened after errors.
 type Watcher struct {
-	target Conn
-	limit  LagLimit
-	now    func() time.Time
+	target   Conn
+	limit    LagLimit
+	interval time.Duration
+	now      func() time.Time
 
 	mu   sync.Mutex // serializes checks and guards conn
 	conn *pgx.Conn
@@ -51,7 +52,7 @@ func NewWatcher(target Conn, cfg Config) *Watcher {
 		return prometheus.NewDesc("lbagent_replication_"+name, help, nil, nil)
 	}
 	return &Watcher{
-		target: target, limit: cfg.LagLimit, now: time.Now,
+		target: target, limit: cfg.LagLimit, interval: cfg.Interval, now: time.Now,
 		last:           WatchStatus{LagLimit: cfg.LagLimit.String(), Error: check.PendingMessage(CheckName)},
 		descUp:         d("up", "1 when the last check could query the local serverconf standby."),
 		descStreaming:  d("streaming", "1 when the WAL receiver is streaming from the primary."),
@@ -183,10 +184,12 @@ func b2f(b bool) float64 {
 
 // Spec is the check for the daemon's runner: Warning unless a lag limit is configured,
 // then Critical (secondaries keep serving when the primary is away unless told otherwise).
+// It runs every Config.Interval after a pass and after a failure alike, so the lag shown in
+// /status keeps moving; zero leaves the runner's defaults.
 func (w *Watcher) Spec() check.Spec {
 	sev := check.Warning
 	if !w.limit.IsZero() {
 		sev = check.Critical
 	}
-	return check.Spec{Name: CheckName, Run: w.Check, Severity: sev}
+	return check.Spec{Name: CheckName, Run: w.Check, Severity: sev, PassTTL: w.interval, FailTTL: w.interval}
 }
