@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xroad-lb/lbkit/agent/check"
 	"github.com/xroad-lb/lbkit/db/certs"
@@ -263,6 +264,13 @@ func TestReplication(t *testing.T) {
 		if !r.Standby.Paused || r.Standby.PauseState != "paused" {
 			t.Errorf("status while paused: %s; want paused", mustJSON(r.Standby))
 		}
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(w)
+		got := gather(t, reg)
+		if got["lbagent_replication_paused"] != 1 || got["lbagent_replication_lag_bytes"] <= 0 ||
+			got["lbagent_replication_streaming"] != 1 || got["lbagent_replication_up"] != 1 {
+			t.Errorf("metrics while paused: %v; want paused 1, streaming 1, up 1, lag_bytes > 0", got)
+		}
 		if err := limited.Check(ctx); err == nil || !strings.Contains(err.Error(), "exceeds the limit") {
 			t.Errorf("lag-limited check while paused: got %v; want a lag failure", err)
 		}
@@ -346,4 +354,20 @@ func TestReplication(t *testing.T) {
 			t.Errorf("setup on a running standby's data directory: got %v; want ErrServerRunning", err)
 		}
 	})
+}
+
+// gather returns the value of every unlabelled gauge in reg.
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			out[mf.GetName()] = m.GetGauge().GetValue()
+		}
+	}
+	return out
 }
