@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -47,7 +48,7 @@ type Agent struct {
 
 	health      *healthport.Server
 	admin       *adminport.Server
-	healthLn    net.Listener
+	healthLns   []net.Listener
 	adminLn     net.Listener
 	maintenance sync.Mutex // serialises writes of the maintenance state file
 }
@@ -147,18 +148,16 @@ func (a *Agent) Listen() error {
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	if a.cfg.Health.Port != 0 {
-		ln, err := net.Listen("tcp", a.cfg.Health.Addr())
+		lns, err := listenShared(a.cfg.Health.Addr(), runtime.GOMAXPROCS(0))
 		if err != nil {
 			return fmt.Errorf("health check port %s: %w", a.cfg.Health.Addr(), err)
 		}
-		a.healthLn = ln
+		a.healthLns = lns
 	}
 	a.admin = adminport.New(a, a.cfg.Health.Port != 0, a.maintenanceChanged)
 	ln, err := net.Listen("tcp", a.cfg.AdminListen)
 	if err != nil {
-		if a.healthLn != nil {
-			a.healthLn.Close()
-		}
+		closeAll(a.healthLns)
 		return fmt.Errorf("admin port %s: %w", a.cfg.AdminListen, err)
 	}
 	a.adminLn = ln
@@ -167,10 +166,10 @@ func (a *Agent) Listen() error {
 
 // HealthAddr is the bound health port address ("" when disabled or not listening yet).
 func (a *Agent) HealthAddr() string {
-	if a.healthLn == nil {
+	if len(a.healthLns) == 0 {
 		return ""
 	}
-	return a.healthLn.Addr().String()
+	return a.healthLns[0].Addr().String()
 }
 
 // AdminAddr is the bound admin port address.
@@ -207,8 +206,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	goRun("checks", func() error { a.runner.Run(ctx); return nil })
 	goRun("verdict log", func() error { a.logVerdicts(ctx); return nil })
-	if a.healthLn != nil {
-		goRun("health port", func() error { return a.health.Serve(a.healthLn) })
+	for _, ln := range a.healthLns {
+		goRun("health port", func() error { return a.health.Serve(ln) })
 	}
 	goRun("admin port", func() error { return a.admin.Serve(a.adminLn) })
 	for _, c := range a.components {
@@ -229,7 +228,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	cancel()
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
-	if a.healthLn != nil {
+	if len(a.healthLns) > 0 {
 		_ = a.health.Shutdown(sctx)
 	}
 	_ = a.admin.Shutdown(sctx)
@@ -250,7 +249,7 @@ func (a *Agent) logStartup() {
 		Str("serverconf", c.ServerConf.String()).Str("db_properties", c.ServerConf.Path).
 		Str("ocsp_cache", c.OCSPCacheDir).Strs("checks", names).
 		Str("timeout", c.Timeout.String()).Str("success_ttl", c.PassTTL.String()).Str("failure_ttl", c.FailTTL.String())
-	if a.healthLn != nil {
+	if len(a.healthLns) > 0 {
 		ev = ev.Str("health", a.HealthAddr())
 	} else {
 		ev = ev.Str("health", "disabled ([proxy] health-check-port = 0)")
