@@ -115,6 +115,11 @@ func (a *Agent) AddService(name string, fn func(context.Context) error) {
 	a.services = append(a.services, service{name: name, run: fn})
 }
 
+// AddStatus shows fn's document in /status under components.<name>. Call before Listen.
+func (a *Agent) AddStatus(name string, fn func() any) {
+	a.components = append(a.components, Component{Name: name, Status: fn})
+}
+
 // SetLBLine makes the health port serve /lb with fn's line. Call before Listen.
 func (a *Agent) SetLBLine(fn func() []byte) { a.lbLine = fn }
 
