@@ -75,7 +75,7 @@ func (a HTTPAgent) Status(ctx context.Context, n Node) (AgentStatus, error) {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return AgentStatus{}, fmt.Errorf("agent %s unreachable at %s: %w", n.Name, url, err)
+		return AgentStatus{}, fmt.Errorf("agent %s unreachable at %s: %s", n.Name, url, netCause(err, timeout))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -109,4 +109,18 @@ func Ready(ctx context.Context, a AgentReader, n Node) error {
 	default:
 		return fmt.Errorf("%w: %s is %s: %s", ErrNotReady, n.Name, s.State, s.Output)
 	}
+}
+
+// netCause is a short reason for a failed request: the network error's own text
+// ("connect: connection refused") or the timeout.
+func netCause(err error, timeout time.Duration) string {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Sprintf("no answer within %s", timeout)
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err.Error()
+	}
+	return err.Error()
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -96,15 +97,13 @@ func (a *Adapter) explain(n lbadapters.Node, err error) error {
 	return fmt.Errorf("HAProxy runtime API %s: %w", a.addr, err)
 }
 
-// rootCause is the innermost error's text, e.g. "connect: no such file or directory".
+// rootCause is the network error's own text, e.g. "connect: no such file or directory".
 func rootCause(err error) string {
-	for {
-		next := errors.Unwrap(err)
-		if next == nil {
-			return err.Error()
-		}
-		err = next
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err.Error()
 	}
+	return err.Error()
 }
 
 // ParseStatus normalises the status column of "show stat": "UP", "UP 1/3" (going down, still

@@ -1,0 +1,137 @@
+// Command lbadapter is the operator's tool for a cluster of X-Road security servers behind a
+// load balancer: it shows the cluster's state and drains or enables one node.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xroad-lb/lbkit/lbadapters"
+	"github.com/xroad-lb/lbkit/lbadapters/haproxyadapter"
+)
+
+// Exit codes, documented in --help and docs/lbadapter.md.
+const (
+	exitOK          = 0
+	exitFailure     = 1 // anything else
+	exitUsage       = 2 // bad flags, bad config file, unknown node
+	exitUnreachable = 3 // the balancer's API cannot be reached or refused the command
+	exitNotFound    = 4 // the balancer does not know the backend or server
+	exitTimeout     = 5 // drain/enable did not finish within --timeout
+	exitNotReady    = 6 // enable refused: the node's agent does not report it healthy
+)
+
+const exitCodesHelp = `Exit codes:
+  0  done (drained, enabled, status read)
+  1  any other failure
+  2  bad usage, bad config file or unknown node
+  3  balancer unreachable, or it refused the command (permission denied)
+  4  the balancer has no such backend or server
+  5  timed out waiting for the drain or for UP
+  6  enable refused: the node's agent is not healthy (use --force)
+  130 interrupted (the node stays in the state set so far)`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// cli holds what every command needs.
+type cli struct {
+	configPath string
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	c := &cli{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "lbadapter",
+		Short: "Drain, enable and inspect the nodes of an X-Road cluster behind a load balancer",
+		Long: `lbadapter drives the load balancer in front of a cluster of X-Road security servers
+(HAProxy through its runtime API) and reads each node's lbagent.
+
+The cluster config file (INI) lists the nodes and the balancer; see docs/lbadapter.md.
+
+` + exitCodesHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVarP(&c.configPath, "config", "c", lbadapters.DefaultConfigPath,
+		"cluster config file (INI: [balancer] and one [node \"NAME\"] per node)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd())
+	root.SetArgs(args)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "lbadapter:", err)
+	return exitCode(ctx, err)
+}
+
+// usageError marks bad input (flags, arguments, config, unknown node).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func exitCode(ctx context.Context, err error) int {
+	var ue usageError
+	switch {
+	case ctx.Err() != nil:
+		return 130
+	case errors.As(err, &ue), errors.Is(err, lbadapters.ErrUnknownNode), isCobraUsage(err):
+		return exitUsage
+	case errors.Is(err, lbadapters.ErrUnreachable), errors.Is(err, lbadapters.ErrDenied):
+		return exitUnreachable
+	case errors.Is(err, lbadapters.ErrNotFound):
+		return exitNotFound
+	case errors.Is(err, lbadapters.ErrTimeout):
+		return exitTimeout
+	case errors.Is(err, lbadapters.ErrNotReady):
+		return exitNotReady
+	}
+	return exitFailure
+}
+
+// isCobraUsage recognises cobra's own error for an unknown command (flag and argument
+// errors are wrapped in usageError where they arise).
+func isCobraUsage(err error) bool {
+	return strings.HasPrefix(err.Error(), "unknown command")
+}
+
+// nodeArg accepts exactly one NODE argument.
+func nodeArg(cmd *cobra.Command, args []string) error {
+	if len(args) != 1 {
+		return usageError{fmt.Errorf("%s needs exactly one NODE argument (see --help)", cmd.Name())}
+	}
+	return nil
+}
+
+// load reads the config and builds the balancer adapter of its type.
+func (c *cli) load() (*lbadapters.Config, lbadapters.Balancer, error) {
+	cfg, err := lbadapters.Load(c.configPath)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	switch cfg.Balancer.Type {
+	case "haproxy":
+		b, err := haproxyadapter.New(cfg.Balancer)
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+		return cfg, b, nil
+	}
+	return nil, nil, usageError{fmt.Errorf("%s: balancer type %q is not supported", c.configPath, cfg.Balancer.Type)}
+}

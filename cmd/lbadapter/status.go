@@ -1,0 +1,87 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xroad-lb/lbkit/lbadapters"
+)
+
+func (c *cli) statusCmd() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show every node: role, agent verdict, balancer state and sessions",
+		Long: `status shows one row per node of the cluster config:
+
+  NODE      the node's name in the config file
+  ROLE      primary, secondary or standalone (from the config; the agent's view in -o json)
+  AGENT     the node's lbagent verdict from http://ADDRESS:HEALTH-PORT/status:
+            healthy, unhealthy, maintenance, or unreachable
+  BALANCER  the balancer's state of the node's server: UP, DOWN, DRAIN, MAINT, NOLB,
+            with HAProxy's own words, e.g. "DRAIN (agent)", "DOWN 1/2"
+  SESSIONS  current connections through the balancer to the node (HAProxy scur)
+  REASON    why the agent is not healthy, or why a part could not be read
+
+An unreachable agent is shown as such; an unreachable balancer or a wrong backend makes the
+exit code non-zero after the table is printed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" {
+				return usageError{fmt.Errorf("-o %q: want table or json", output)}
+			}
+			cfg, b, err := c.load()
+			if err != nil {
+				return err
+			}
+			rows := lbadapters.Status(cmd.Context(), cfg, b, lbadapters.HTTPAgent{})
+			if output == "json" {
+				enc := json.NewEncoder(c.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rows); err != nil {
+					return err
+				}
+			} else {
+				c.printTable(rows)
+			}
+			// Every row shares the balancer, so its first error stands for all of them.
+			for _, r := range rows {
+				if r.BalancerErr != nil {
+					return r.BalancerErr
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+func (c *cli) printTable(rows []lbadapters.NodeStatus) {
+	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NODE\tROLE\tADDRESS\tAGENT\tBALANCER\tSESSIONS\tREASON")
+	for _, r := range rows {
+		agent, reason := "unreachable", ""
+		if r.Agent != nil {
+			agent = r.Agent.State
+			if r.Agent.State != lbadapters.AgentHealthy {
+				reason = r.Agent.Output
+			}
+		} else {
+			reason = r.AgentError
+		}
+		bal, sessions := "?", "?"
+		if r.Balancer != nil {
+			bal, sessions = r.Balancer.Status, strconv.Itoa(r.Balancer.Sessions)
+		} else if reason == "" {
+			reason = r.BalancerError
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Node.Name, r.Node.Role, r.Node.Address,
+			agent, bal, sessions, reason)
+	}
+	_ = w.Flush()
+}
