@@ -1,0 +1,374 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ClusterOptions shape a Cluster. The zero value is three nodes with short HAProxy intervals
+// (inter and agent-inter 200ms) and no push.
+type ClusterOptions struct {
+	LBAgent string // the lbagent binary (BuildLBAgent); required
+	Nodes   int    // default 3 (127.0.0.2, .3, .4, ...)
+	// Check is the HAProxy "check" options of every server, default
+	// "inter 200ms fall 3 rise 2"; AgentInter is agent-inter, default 200ms.
+	Check      string
+	AgentInter string
+	// NoAgentCheck leaves agent-check off the server lines (HTTP check only).
+	NoAgentCheck bool
+	// Push makes every lbagent push verdict changes to HAProxy's runtime API.
+	Push bool
+	// LBAgentINI is extra text for every node's conf.d/lbagent.ini (e.g. "[agent-check]\n...").
+	// Its [lbagent] section already sets success-ttl = 200ms and failure-ttl = 1s.
+	LBAgentINI string
+	Dir        string // default a new directory under os.TempDir()
+}
+
+// Cluster is an X-Road cluster on loopback: per node a message-port stand-in, X-Road node
+// files and a running lbagent; one PostgreSQL for the serverconf databases; HAProxy in front
+// with a TCP frontend on 127.0.0.1 and the runtime API; and a cluster.ini for lbadapter.
+type Cluster struct {
+	Dir        string
+	Nodes      []*ClusterNode
+	DB         *Postgres
+	HAProxy    *HAProxy
+	Backend    string // "xroad"
+	Frontend   string // host:port of the message frontend
+	ConfigPath string // lbadapter's cluster.ini
+}
+
+// ClusterNode is one node of a Cluster.
+type ClusterNode struct {
+	Name       string // ss1, ss2, ... (also the HAProxy server name)
+	Role       string // primary or secondary
+	IP         string // 127.0.0.N
+	Msg        *MsgServer
+	XRoad      *Node
+	HealthPort int
+	AgentPort  int
+	AdminAddr  string // the agent's admin port (maintenance mode)
+
+	bin, dir string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+}
+
+// BuildLBAgent builds ./cmd/lbagent of this module into dir and returns the binary's path.
+func BuildLBAgent(ctx context.Context, dir string) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == os.DevNull {
+		return "", fmt.Errorf("testenv: build lbagent: not inside the module (%v)", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	bin := filepath.Join(dir, "lbagent")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/lbagent")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("testenv: go build ./cmd/lbagent: %w\n%s", err, b)
+	}
+	return bin, nil
+}
+
+// NewCluster starts a cluster for a test and stops it at cleanup. It builds lbagent when
+// opts.LBAgent is empty.
+func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
+	t.Helper()
+	Require(t, "haproxy")
+	if _, err := PostgresBinDir(); err != nil {
+		Require(t, "initdb", "/usr/lib/postgresql/15/bin")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if opts.LBAgent == "" {
+		bin, err := BuildLBAgent(ctx, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.LBAgent = bin
+	}
+	c, err := StartCluster(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// StartCluster starts everything and returns once every agent answers /status and HAProxy
+// shows every server UP.
+func StartCluster(ctx context.Context, opts ClusterOptions) (_ *Cluster, err error) {
+	if opts.LBAgent == "" {
+		return nil, errors.New("testenv: ClusterOptions.LBAgent is required (BuildLBAgent)")
+	}
+	if opts.Nodes <= 0 {
+		opts.Nodes = 3
+	}
+	if opts.Nodes > 200 {
+		return nil, errors.New("testenv: at most 200 nodes")
+	}
+	if opts.Check == "" {
+		opts.Check = "inter 200ms fall 3 rise 2"
+	}
+	if opts.AgentInter == "" {
+		opts.AgentInter = "200ms"
+	}
+	dir := opts.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "testenv-cluster-"); err != nil {
+			return nil, err
+		}
+	}
+	c := &Cluster{Dir: dir, Backend: "xroad"}
+	defer func() {
+		if err != nil {
+			_ = c.Close()
+		}
+	}()
+	if c.DB, err = StartPostgres(ctx, PostgresOptions{}); err != nil {
+		return nil, err
+	}
+	be := HABackend{Name: c.Backend, Options: []string{"option httpchk", "balance roundrobin"}}
+	for i := 0; i < opts.Nodes; i++ {
+		n := &ClusterNode{Name: fmt.Sprintf("ss%d", i+1), Role: "secondary", IP: fmt.Sprintf("127.0.0.%d", i+2),
+			bin: opts.LBAgent, dir: filepath.Join(dir, fmt.Sprintf("ss%d", i+1))}
+		if i == 0 {
+			n.Role = "primary"
+		}
+		c.Nodes = append(c.Nodes, n)
+		if n.Msg, err = StartMsgServer(net.JoinHostPort(n.IP, "0")); err != nil {
+			return nil, err
+		}
+		if n.HealthPort, err = FreePort(n.IP); err != nil {
+			return nil, err
+		}
+		if n.AgentPort, err = FreePort(n.IP); err != nil {
+			return nil, err
+		}
+		admin, err := FreePort("127.0.0.1")
+		if err != nil {
+			return nil, err
+		}
+		n.AdminAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(admin))
+		srv := fmt.Sprintf("check port %d %s", n.HealthPort, opts.Check)
+		if !opts.NoAgentCheck {
+			srv += fmt.Sprintf(" agent-check agent-port %d agent-inter %s", n.AgentPort, opts.AgentInter)
+		}
+		be.Servers = append(be.Servers, HAServer{Name: n.Name, Addr: n.Msg.Addr, Options: srv + " on-marked-down shutdown-sessions"})
+	}
+	if c.HAProxy, err = StartHAProxy(ctx, HAProxyOptions{Dir: filepath.Join(dir, "haproxy"),
+		Frontends: []HAFrontend{{Name: "messages", Bind: "127.0.0.1:0", Backend: c.Backend}},
+		Backends:  []HABackend{be}}); err != nil {
+		return nil, err
+	}
+	c.Frontend = c.HAProxy.FrontendAddr("messages")
+	for _, n := range c.Nodes {
+		ini := fmt.Sprintf("[lbagent]\nsuccess-ttl = 200ms\nfailure-ttl = 1s\n\n[agent-check]\nlisten = %s\n",
+			net.JoinHostPort(n.IP, strconv.Itoa(n.AgentPort)))
+		if opts.Push {
+			ini += fmt.Sprintf("\n[push]\nhaproxy-socket = %s\nbackend = %s\nserver = %s\n", c.HAProxy.AdminSocket, c.Backend, n.Name)
+		}
+		ini += "\n" + opts.LBAgentINI
+		role := "slave"
+		if n.Role == "primary" {
+			role = "master"
+		}
+		if n.XRoad, err = WriteNode(filepath.Join(n.dir, "node"), NodeOptions{Role: role, HealthInterface: n.IP,
+			HealthPort: n.HealthPort, DB: c.DB, LBAgentINI: ini}); err != nil {
+			return nil, err
+		}
+		if err = n.StartAgent(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err = c.writeConfig(); err != nil {
+		return nil, err
+	}
+	for _, n := range c.Nodes {
+		if err = c.WaitServer(ctx, n.Name, func(status string) bool { return status == "UP" }); err != nil {
+			return nil, fmt.Errorf("%w\nlbagent %s:\n%s", err, n.Name, n.Log(20))
+		}
+	}
+	return c, nil
+}
+
+func (c *Cluster) writeConfig() error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[balancer]\ntype = haproxy\nruntime-api = %s\nbackend = %s\ntimeout = 5s\n",
+		c.HAProxy.AdminSocket, c.Backend)
+	for _, n := range c.Nodes {
+		fmt.Fprintf(&b, "\n[node %q]\naddress = %s\nrole = %s\nhealth-port = %d\nagent-port = %d\nserver = %s\n",
+			n.Name, n.IP, n.Role, n.HealthPort, n.AgentPort, n.Name)
+	}
+	c.ConfigPath = filepath.Join(c.Dir, "cluster.ini")
+	return os.WriteFile(c.ConfigPath, []byte(b.String()), 0o600)
+}
+
+// Node returns the node called name, or nil.
+func (c *Cluster) Node(name string) *ClusterNode {
+	for _, n := range c.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// ServerStatus returns HAProxy's status column and scur of a server of the backend, read
+// with testenv's own minimal CLI.
+func (c *Cluster) ServerStatus(ctx context.Context, server string) (status string, sessions int, err error) {
+	out, err := c.HAProxy.CLI(ctx, "show stat")
+	if err != nil {
+		return "", 0, err
+	}
+	lines := strings.Split(out, "\n")
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "# ") {
+		return "", 0, fmt.Errorf("testenv: show stat: no header")
+	}
+	col := map[string]int{}
+	for i, name := range strings.Split(strings.TrimPrefix(lines[0], "# "), ",") {
+		col[name] = i
+	}
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		if len(f) <= col["status"] || len(f) <= col["scur"] || f[col["pxname"]] != c.Backend || f[col["svname"]] != server {
+			continue
+		}
+		n, _ := strconv.Atoi(f[col["scur"]])
+		return f[col["status"]], n, nil
+	}
+	return "", 0, fmt.Errorf("testenv: no server %s/%s in show stat", c.Backend, server)
+}
+
+// WaitServer polls HAProxy every 10ms until the server's status satisfies ok or ctx is done.
+func (c *Cluster) WaitServer(ctx context.Context, server string, ok func(status string) bool) error {
+	last := ""
+	for {
+		st, _, err := c.ServerStatus(ctx, server)
+		if err == nil && ok(st) {
+			return nil
+		}
+		if err == nil {
+			last = st
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("testenv: %s/%s still %q: %w", c.Backend, server, last, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// Close stops every process and removes the cluster's directory.
+func (c *Cluster) Close() error {
+	var errs []error
+	for _, n := range c.Nodes {
+		errs = append(errs, n.StopAgent())
+		if n.Msg != nil {
+			errs = append(errs, n.Msg.Close())
+		}
+	}
+	if c.HAProxy != nil {
+		errs = append(errs, c.HAProxy.Close())
+	}
+	if c.DB != nil {
+		errs = append(errs, c.DB.Close())
+	}
+	errs = append(errs, os.RemoveAll(c.Dir))
+	return errors.Join(errs...)
+}
+
+// StartAgent starts the node's lbagent and waits until its /status answers.
+func (n *ClusterNode) StartAgent(ctx context.Context) error {
+	if n.cmd != nil {
+		return errors.New("testenv: lbagent already running")
+	}
+	logf, err := os.OpenFile(filepath.Join(n.dir, "lbagent.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(n.bin, "run", "--xroad-dir", n.XRoad.XRoadDir, "--ocsp-cache-dir", n.XRoad.OCSPDir,
+		"--admin-listen", n.AdminAddr)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("testenv: start lbagent %s: %w", n.Name, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
+	n.cmd, n.exited = cmd, exited
+	client := &http.Client{Timeout: time.Second}
+	for {
+		select {
+		case <-exited:
+			n.cmd = nil
+			return fmt.Errorf("testenv: lbagent %s exited at start:\n%s", n.Name, n.Log(20))
+		default:
+		}
+		resp, err := client.Get(n.StatusURL())
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("testenv: lbagent %s: /status not answering: %w\n%s", n.Name, ctx.Err(), n.Log(20))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// StopAgent stops the node's lbagent (SIGTERM, then SIGKILL after 10 s).
+func (n *ClusterNode) StopAgent() error {
+	if n.cmd == nil {
+		return nil
+	}
+	pid := n.cmd.Process.Pid
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	select {
+	case <-n.exited:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-n.exited
+	}
+	n.cmd = nil
+	return nil
+}
+
+// StatusURL is the agent's /status address.
+func (n *ClusterNode) StatusURL() string {
+	return "http://" + net.JoinHostPort(n.IP, strconv.Itoa(n.HealthPort)) + "/status"
+}
+
+// SetMaintenance switches the agent's maintenance mode through its admin port, as an
+// operator's curl does.
+func (n *ClusterNode) SetMaintenance(ctx context.Context, on bool) error {
+	url := fmt.Sprintf("http://%s/maintenance?targetState=%t", n.AdminAddr, on)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("testenv: maintenance %s: %w", n.Name, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("testenv: maintenance %s: HTTP %d", n.Name, resp.StatusCode)
+	}
+	return nil
+}
+
+// Log returns the last lines of the node's lbagent output.
+func (n *ClusterNode) Log(lines int) string { return tail(filepath.Join(n.dir, "lbagent.log"), lines) }
