@@ -1,0 +1,168 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Result describes one pass.
+type Result struct {
+	Start    time.Time
+	Duration time.Duration
+	Items    []Item    // what changed, rsync itemize style
+	Refused  []Refusal // remote entries not copied because they are unsafe
+	Changes  int       // entries created, updated, deleted or re-attributed
+	Received int64     // payload bytes of the fetched files
+	NetRead  int64     // bytes read from the network during the pass (SSH included)
+	NetSent  int64     // bytes written to the network during the pass
+	Total    int64     // total size of the primary's regular files (after excludes)
+	Files    int       // entries on the primary (after excludes)
+}
+
+// Syncer runs passes from the primary into the target over one kept SSH connection.
+// It is not safe for concurrent use; Worker serialises it.
+type Syncer struct {
+	cfg       Config
+	target    string
+	ex        *Excludes
+	keepOwner bool
+	sess      *session
+	now       func() time.Time
+}
+
+// NewSyncer validates cfg and returns a syncer; it does not connect yet.
+func NewSyncer(cfg Config) (*Syncer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	target, _ := cleanTarget(cfg.Target)
+	ex, _ := NewExcludes(cfg.Excludes)
+	if cfg.Parallel < 1 {
+		cfg.Parallel = DefaultParallel
+	}
+	return &Syncer{cfg: cfg, target: target, ex: ex, keepOwner: os.Geteuid() == 0, now: time.Now}, nil
+}
+
+// Connected reports whether the SSH connection is open.
+func (s *Syncer) Connected() bool { return s.sess != nil }
+
+// Close drops the SSH connection.
+func (s *Syncer) Close() error {
+	s.sess.close()
+	s.sess = nil
+	return nil
+}
+
+// Pass runs one pass: list the primary's tree, compare it with the target, stage every
+// changed file, then commit them all at once. A pass that fails leaves the target as it
+// was. The connection is kept for the next pass, or dropped after an error.
+func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
+	res.Start = s.now()
+	defer func() { res.Duration = s.now().Sub(res.Start) }()
+	if s.sess == nil {
+		sess, err := dial(ctx, s.cfg)
+		if err != nil {
+			return res, err
+		}
+		s.sess = sess
+	}
+	sess := s.sess
+	read0, sent0 := sess.conn.read.Load(), sess.conn.written.Load()
+	defer func() {
+		res.NetRead = sess.conn.read.Load() - read0
+		res.NetSent = sess.conn.written.Load() - sent0
+		if err != nil {
+			_ = s.Close() // a half-dead connection is never reused
+		}
+	}()
+
+	// Remote phase, under the I/O timeout: no data for IOTimeout closes the connection,
+	// which fails every outstanding SFTP request.
+	stopWatch := s.watch(ctx, sess)
+	remote, err := listRemote(ctx, sess.sftp, s.cfg.Source, s.ex, s.cfg.Parallel)
+	if err != nil {
+		stopWatch()
+		return res, s.timeoutErr(sess, err)
+	}
+	for _, e := range remote {
+		if e.Mode.IsRegular() {
+			res.Total += e.Size
+		}
+	}
+	res.Files = len(remote)
+	local, err := listLocal(s.target, s.ex)
+	if err != nil {
+		stopWatch()
+		return res, err
+	}
+	plan := makePlan(remote, local, s.keepOwner)
+	res.Refused = plan.Refused
+	if plan.Idle() {
+		stopWatch()
+		return res, nil
+	}
+	ap, err := newApplier(s.target, s.keepOwner)
+	if err != nil {
+		stopWatch()
+		return res, err
+	}
+	defer func() {
+		if cerr := ap.close(); err == nil && cerr != nil {
+			err = fmt.Errorf("remove staging: %w", cerr)
+		}
+	}()
+	err = ap.stageFiles(ctx, sess, s.cfg.Source, plan, s.cfg.Parallel, &res.Received)
+	stopWatch()
+	if err != nil {
+		return res, s.timeoutErr(sess, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	if err := ap.commit(plan); err != nil {
+		return res, err
+	}
+	res.Items = plan.Items
+	res.Changes = plan.Changes()
+	return res, nil
+}
+
+// ErrIOTimeout: no data arrived from the primary for the configured I/O timeout.
+var ErrIOTimeout = fmt.Errorf("no data from the primary within the I/O timeout")
+
+// watch closes the connection when ctx ends or no data arrives for IOTimeout; the
+// returned function stops watching.
+func (s *Syncer) watch(ctx context.Context, sess *session) (stop func()) {
+	done := make(chan struct{})
+	sess.conn.lastRead.Store(time.Now().UnixNano())
+	tick := max(s.cfg.IOTimeout/10, 10*time.Millisecond)
+	go func() {
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				sess.close()
+				return
+			case <-t.C:
+				if time.Since(time.Unix(0, sess.conn.lastRead.Load())) > s.cfg.IOTimeout {
+					sess.timedOut.Store(true)
+					sess.close()
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func (s *Syncer) timeoutErr(sess *session, err error) error {
+	if sess.timedOut.Load() {
+		return fmt.Errorf("%w (%s): %v", ErrIOTimeout, s.cfg.IOTimeout, err)
+	}
+	return err
+}

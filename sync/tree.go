@@ -1,0 +1,185 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	gosync "sync"
+	"syscall"
+
+	"github.com/pkg/sftp"
+)
+
+// Entry is one file, directory or symlink of a tree, as the quick check sees it.
+type Entry struct {
+	Path  string      // relative, slash-separated, never empty, never starting with "/"
+	Mode  fs.FileMode // type bits and permissions (incl. setuid/setgid/sticky)
+	Size  int64
+	Mtime int64 // seconds since the epoch (SFTP v3 resolution)
+	UID   uint32
+	GID   uint32
+	Link  string // symlink target (symlinks only)
+}
+
+// Tree maps relative paths to entries.
+type Tree map[string]Entry
+
+// stagingName is this package's working directory inside the target; it is never listed,
+// copied or deleted as part of the tree.
+const stagingName = ".lbagent-sync"
+
+// validName reports whether a directory entry name can be used as one path component.
+func validName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
+}
+
+// supported reports whether the entry type is copied: files, directories and symlinks.
+func supported(m fs.FileMode) bool {
+	return m.IsRegular() || m.IsDir() || m&fs.ModeSymlink != 0
+}
+
+// listLocal walks the local target without following symlinks.
+func listLocal(root string, ex *Excludes) (Tree, error) {
+	t := Tree{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root && os.IsNotExist(err) {
+				return filepath.SkipAll
+			}
+			return err
+		}
+		if p == root {
+			return nil
+		}
+		rel := filepath.ToSlash(p[len(root)+1:])
+		if rel == stagingName {
+			return filepath.SkipDir
+		}
+		if ex.Match(rel, d.IsDir()) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		e := entryFromInfo(rel, fi)
+		if e.Mode&fs.ModeSymlink != 0 {
+			if e.Link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		t[rel] = e
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", root, err)
+	}
+	return t, nil
+}
+
+func entryFromInfo(rel string, fi fs.FileInfo) Entry {
+	e := Entry{Path: rel, Mode: fi.Mode(), Size: fi.Size(), Mtime: fi.ModTime().Unix()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		e.UID, e.GID = st.Uid, st.Gid
+	}
+	return e
+}
+
+// remoteFS is the part of the SFTP client the remote walk needs.
+type remoteFS interface {
+	ReadDirContext(ctx context.Context, p string) ([]os.FileInfo, error)
+	ReadLink(p string) (string, error)
+}
+
+// listRemote walks the primary's tree with ReadDir (one SFTP round trip per 100 entries,
+// attributes included), several directories at a time. A name the server returns that is
+// not a single path component is ErrUnsafePath.
+func listRemote(ctx context.Context, c remoteFS, root string, ex *Excludes, parallel int) (Tree, error) {
+	t := Tree{}
+	var (
+		mu       gosync.Mutex
+		wg       gosync.WaitGroup
+		firstErr error
+		sem      = make(chan struct{}, max(parallel, 1))
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
+	var walk func(rel string)
+	walk = func(rel string) {
+		defer wg.Done()
+		sem <- struct{}{}
+		dir := path.Join(root, rel)
+		infos, err := c.ReadDirContext(ctx, dir)
+		<-sem
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			fail(fmt.Errorf("read remote directory %s: %w", dir, err))
+			return
+		}
+		for _, fi := range infos {
+			name := fi.Name()
+			if !validName(name) {
+				fail(fmt.Errorf("remote directory %s lists %q: %w", dir, name, ErrUnsafePath))
+				return
+			}
+			r := path.Join(rel, name)
+			if r == stagingName || ex.Match(r, fi.IsDir()) || !supported(fi.Mode()) {
+				continue
+			}
+			e := entryFromRemote(r, fi)
+			if e.Mode&fs.ModeSymlink != 0 {
+				if e.Link, err = c.ReadLink(path.Join(root, r)); err != nil {
+					fail(fmt.Errorf("read remote symlink %s: %w", r, err))
+					return
+				}
+			}
+			mu.Lock()
+			t[r] = e
+			mu.Unlock()
+			if fi.IsDir() {
+				wg.Add(1)
+				go walk(r)
+			}
+		}
+	}
+	wg.Add(1)
+	go walk("")
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return t, nil
+}
+
+func entryFromRemote(rel string, fi os.FileInfo) Entry {
+	e := Entry{Path: rel, Mode: fi.Mode(), Size: fi.Size(), Mtime: fi.ModTime().Unix()}
+	if st, ok := fi.Sys().(*sftp.FileStat); ok {
+		e.UID, e.GID = st.UID, st.GID
+	}
+	return e
+}
+
+// sortedPaths returns the tree's paths in lexical order (parents before children).
+func (t Tree) sortedPaths() []string {
+	out := make([]string, 0, len(t))
+	for p := range t {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,245 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	gosync "sync"
+	"time"
+)
+
+// EventKind says what an Event reports.
+type EventKind string
+
+const (
+	EventPass    EventKind = "pass"    // a pass changed something
+	EventIdle    EventKind = "idle"    // a pass found nothing to do
+	EventError   EventKind = "error"   // a pass failed; nothing was changed
+	EventPaused  EventKind = "paused"  // the pause file appeared
+	EventResumed EventKind = "resumed" // the pause file went away
+	EventLog     EventKind = "log"     // the pass log could not be written
+)
+
+// Event is reported to Worker.Report so the daemon or command can log it (this package
+// never logs itself).
+type Event struct {
+	Kind   EventKind
+	Result Result
+	Err    error
+}
+
+// Status is the worker's state for /status (JSON).
+type Status struct {
+	Primary         string     `json:"primary"`
+	Target          string     `json:"target"`
+	Paused          bool       `json:"paused"`
+	PauseFile       string     `json:"pause_file"`
+	Connected       bool       `json:"connected"`
+	LastSuccess     *time.Time `json:"last_success,omitempty"`
+	AgeSeconds      *float64   `json:"age_seconds,omitempty"`
+	FilesChanged    int        `json:"files_changed"` // by the last successful pass
+	LastChange      *time.Time `json:"last_change,omitempty"`
+	LastChangeFiles int        `json:"last_change_files"`
+	LastAttempt     *time.Time `json:"last_attempt,omitempty"`
+	LastError       string     `json:"last_error,omitempty"`
+	Passes          uint64     `json:"passes"`
+	Failures        uint64     `json:"failures"`
+	Refused         []Refusal  `json:"refused,omitempty"`
+	Warning         string     `json:"warning,omitempty"` // what Check reports, "" when fine
+}
+
+// Worker runs passes every Interval over one kept SSH connection, honours the pause file,
+// writes the pass log, and keeps the state behind Status, Check and the metrics.
+type Worker struct {
+	cfg    Config
+	syncer *Syncer
+	log    *passLog
+	now    func() time.Time
+	// Report, when set, receives every event (from the goroutine calling Run or Once).
+	Report func(Event)
+
+	mu      gosync.Mutex
+	started time.Time
+	st      Status
+	m       counters
+}
+
+type counters struct {
+	ok, failed, paused uint64
+	changed, received  int64
+	lastDuration       time.Duration
+}
+
+// NewWorker validates cfg and returns a worker (not connected yet).
+func NewWorker(cfg Config) (*Worker, error) {
+	s, err := NewSyncer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	w := &Worker{cfg: cfg, syncer: s, log: newPassLog(cfg.LogFile), now: time.Now}
+	w.started = w.now()
+	w.st = Status{Primary: cfg.Primary, Target: s.target, PauseFile: cfg.PauseFile}
+	return w, nil
+}
+
+// Run passes until ctx ends. After failures it waits longer (doubling up to 30 s) so a
+// primary that is down is not hammered; it returns nil when ctx ends.
+func (w *Worker) Run(ctx context.Context) error {
+	defer w.syncer.Close()
+	fails := 0
+	for {
+		_, err := w.Once(ctx)
+		wait := w.cfg.Interval
+		if err != nil && !errors.Is(err, ErrPaused) {
+			fails++
+			for i := 1; i < fails && wait < 30*time.Second; i++ {
+				wait *= 2
+			}
+			wait = min(wait, max(30*time.Second, w.cfg.Interval))
+		} else {
+			fails = 0
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Once runs one pass unless the pause file exists (then it returns ErrPaused), and
+// records the outcome in Status, the metrics and the pass log.
+func (w *Worker) Once(ctx context.Context) (Result, error) {
+	if w.cfg.PauseFile != "" {
+		if _, err := os.Lstat(w.cfg.PauseFile); err == nil {
+			w.setPaused(true)
+			return Result{}, fmt.Errorf("%w: %s exists", ErrPaused, w.cfg.PauseFile)
+		}
+	}
+	w.setPaused(false)
+	res, err := w.syncer.Pass(ctx)
+	end := w.now()
+	w.mu.Lock()
+	w.st.LastAttempt = &end
+	w.st.Connected = w.syncer.Connected()
+	w.m.lastDuration = res.Duration
+	if err != nil {
+		w.st.LastError = err.Error()
+		w.st.Failures++
+		w.m.failed++
+	} else {
+		start := res.Start
+		w.st.LastSuccess = &start
+		w.st.LastError = ""
+		w.st.Passes++
+		w.st.FilesChanged = res.Changes
+		w.st.Refused = res.Refused
+		w.m.ok++
+		w.m.changed += int64(res.Changes)
+		w.m.received += res.Received
+		if res.Changes > 0 {
+			w.st.LastChange, w.st.LastChangeFiles = &end, res.Changes
+		}
+	}
+	w.mu.Unlock()
+	if lerr := w.log.pass(end, res, err); lerr != nil {
+		w.report(Event{Kind: EventLog, Err: lerr})
+	}
+	switch {
+	case err != nil:
+		w.report(Event{Kind: EventError, Result: res, Err: err})
+	case len(res.Items) > 0 || len(res.Refused) > 0:
+		w.report(Event{Kind: EventPass, Result: res})
+	default:
+		w.report(Event{Kind: EventIdle, Result: res})
+	}
+	return res, err
+}
+
+func (w *Worker) setPaused(p bool) {
+	w.mu.Lock()
+	changed := w.st.Paused != p
+	w.st.Paused = p
+	if p {
+		w.m.paused++
+	}
+	w.mu.Unlock()
+	if !changed {
+		return
+	}
+	msg, kind := "sync resumed: "+w.cfg.PauseFile+" removed", EventResumed
+	if p {
+		msg, kind = "sync paused: "+w.cfg.PauseFile+" exists", EventPaused
+		_ = w.syncer.Close() // no connection is held while paused
+	}
+	if err := w.log.note(w.now(), msg); err != nil {
+		w.report(Event{Kind: EventLog, Err: err})
+	}
+	w.report(Event{Kind: kind})
+}
+
+func (w *Worker) report(e Event) {
+	if w.Report != nil {
+		w.Report(e)
+	}
+}
+
+// Status returns a snapshot of the worker's state.
+func (w *Worker) Status() Status {
+	w.mu.Lock()
+	st := w.st
+	now := w.now()
+	w.mu.Unlock()
+	st.Refused = append([]Refusal(nil), st.Refused...)
+	if st.LastSuccess != nil {
+		age := now.Sub(*st.LastSuccess).Seconds()
+		st.AgeSeconds = &age
+	}
+	if err := w.check(st, now); err != nil {
+		st.Warning = err.Error()
+	}
+	return st
+}
+
+// CheckName is the name the daemon registers Check under (with Severity Warning).
+const CheckName = "Config sync status"
+
+// Check fails when sync is paused or the last successful pass is older than MaxAgeWarning
+// (or none succeeded within MaxAgeWarning of the start). Register it as a warning: a
+// secondary keeps serving while the primary is away.
+func (w *Worker) Check(ctx context.Context) error {
+	w.mu.Lock()
+	st := w.st
+	w.mu.Unlock()
+	return w.check(st, w.now())
+}
+
+func (w *Worker) check(st Status, now time.Time) error {
+	if st.Paused {
+		return fmt.Errorf("Config sync is paused (%s exists)", st.PauseFile)
+	}
+	if w.cfg.MaxAgeWarning <= 0 {
+		return nil
+	}
+	last := ""
+	if st.LastError != "" {
+		last = ": " + st.LastError
+	}
+	if st.LastSuccess == nil {
+		if since := now.Sub(w.started); since > w.cfg.MaxAgeWarning {
+			return fmt.Errorf("Config sync has not succeeded since start %s ago%s", since.Round(time.Second), last)
+		}
+		return nil
+	}
+	if age := now.Sub(*st.LastSuccess); age > w.cfg.MaxAgeWarning {
+		return fmt.Errorf("Config sync is stale: last success %s ago (warning after %s)%s",
+			age.Round(time.Second), w.cfg.MaxAgeWarning, last)
+	}
+	return nil
+}
+
+// Close drops the SSH connection (Run does this itself when it returns).
+func (w *Worker) Close() error { return w.syncer.Close() }
