@@ -55,7 +55,7 @@ func compileExclude(p string) (excludeRule, error) {
 	anchored := strings.HasPrefix(body, "/")
 	body = strings.TrimLeft(body, "/")
 	if body == "" {
-		return r, fmt.Errorf("exclude pattern %q: %w", p, ErrBadPattern)
+		return r, fmt.Errorf("pattern %q: %w", p, ErrBadPattern)
 	}
 	var b strings.Builder
 	if anchored {
@@ -78,7 +78,7 @@ func compileExclude(p string) (excludeRule, error) {
 		case '[':
 			j := strings.IndexByte(body[i+1:], ']')
 			if j < 0 {
-				return r, fmt.Errorf("exclude pattern %q: unclosed '[': %w", p, ErrBadPattern)
+				return r, fmt.Errorf("pattern %q: unclosed '[': %w", p, ErrBadPattern)
 			}
 			class := body[i+1 : i+1+j]
 			if strings.HasPrefix(class, "!") {
@@ -98,7 +98,7 @@ func compileExclude(p string) (excludeRule, error) {
 	b.WriteString("$")
 	re, err := regexp.Compile(b.String())
 	if err != nil {
-		return r, fmt.Errorf("exclude pattern %q: %w", p, ErrBadPattern)
+		return r, fmt.Errorf("pattern %q: %w", p, ErrBadPattern)
 	}
 	r.re = re
 	return r, nil

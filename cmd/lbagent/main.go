@@ -29,6 +29,7 @@ It reads X-Road's own files, so nothing is configured twice.`,
 		newMaintenanceCmd(),
 		newDBCmd(),
 		newCertsCmd(),
+		newSyncCmd(),
 	)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xroad-lb/lbkit/sync"
+)
+
+// Exit codes of "lbagent sync --once".
+const (
+	syncExitFailed = 1 // the pass failed; nothing was changed on this node
+	syncExitConfig = 2 // bad configuration or flags
+	syncExitPaused = 3 // the pause file exists; no pass ran
+)
+
+func newSyncCmd() *cobra.Command {
+	var (
+		xroadDir                      string
+		once, printSystemd, checkOnly bool
+		logs                          logFlags
+		cfg                           sync.Config
+	)
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Replicate /etc/xroad from the primary over SSH (secondaries)",
+		Long: `lbagent sync copies the primary's /etc/xroad/ to this secondary over SSH and SFTP, the
+job the X-Road load-balancer guide gives to "rsync -e ssh" and a systemd timer.
+
+Without --once it keeps one SSH connection open and runs a pass every --interval (1 s), so
+a change on the primary reaches this node in about a second. "lbagent run" runs the same
+worker on secondaries; run this command instead only where the daemon does not run.
+
+Each pass lists the primary's tree, compares size, modification time, permissions (and
+owner and group when running as root) with this node's, downloads what changed into
+<target>/.lbagent-sync/, and only when every file has arrived renames them into place and
+deletes what the primary no longer has. A pass that fails changes nothing.
+
+Settings come from the [sync] section of <xroad-dir>/conf.d/lbagent.ini, then of
+<xroad-dir>/conf.d/node.ini; every flag below overrides its key (see docs/sync.md).
+
+Exit codes with --once: 0 the pass succeeded, 1 it failed (nothing was changed),
+2 bad configuration, 3 paused (the pause file exists).`,
+		Example: `  lbagent sync --once --primary ss1.example.org
+  lbagent sync --once --primary 10.0.0.1 --accept-new-host-key   # record the host key once
+  lbagent sync --print-systemd > /etc/systemd/system/lbagent-sync.service`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if printSystemd {
+				bin, err := os.Executable()
+				if err != nil {
+					bin = "/usr/bin/lbagent"
+				}
+				fmt.Fprint(cmd.OutOrStdout(), sync.SystemdUnit(bin), "\n", sync.LogrotateSnippet(cfg.LogFile))
+				return nil
+			}
+			file, err := sync.LoadConfig(xroadDir)
+			if err != nil {
+				return &exitError{code: syncExitConfig, err: err}
+			}
+			applySyncFlags(cmd, &file, cfg)
+			if err := file.Validate(); err != nil {
+				return &exitError{code: syncExitConfig, err: err}
+			}
+			if checkOnly {
+				fmt.Fprintf(cmd.OutOrStdout(), "sync configuration OK: %s@%s:%s -> %s\n", file.User, file.Primary, file.Source, file.Target)
+				return nil
+			}
+			log, err := logs.logger()
+			if err != nil {
+				return &exitError{code: syncExitConfig, err: err}
+			}
+			w, err := sync.NewWorker(file)
+			if err != nil {
+				return &exitError{code: syncExitConfig, err: err}
+			}
+			defer w.Close()
+			w.Report = syncReporter(log, file)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if !once {
+				log.Info().Str("primary", file.Primary).Str("target", file.Target).Dur("interval", file.Interval).Msg("config sync started")
+				return w.Run(ctx)
+			}
+			if _, err := w.Once(ctx); err != nil {
+				if errors.Is(err, sync.ErrPaused) {
+					return &exitError{code: syncExitPaused, err: err}
+				}
+				return &exitError{code: syncExitFailed, err: err}
+			}
+			return nil
+		},
+	}
+	def := sync.DefaultConfig()
+	f := cmd.Flags()
+	f.StringVar(&xroadDir, "xroad-dir", "/etc/xroad", "X-Road configuration directory holding conf.d/lbagent.ini and conf.d/node.ini")
+	f.BoolVar(&once, "once", false, "run one pass and exit; the exit code tells the outcome")
+	f.BoolVar(&printSystemd, "print-systemd", false, "print a systemd unit for the continuous sync and a logrotate snippet, then exit")
+	f.BoolVar(&checkOnly, "check-config", false, "validate the configuration and flags, then exit")
+	f.StringVar(&cfg.Primary, "primary", "", "primary node's sshd as HOST[:PORT] (port 22 by default)  [primary]")
+	f.StringVar(&cfg.User, "user", def.User, "login user on the primary  [user]")
+	f.StringVar(&cfg.Identity, "identity", "", "private key file (default: the first of /var/lib/xroad/.ssh/id_{ed25519,ecdsa,rsa})  [identity]")
+	f.StringVar(&cfg.KnownHosts, "known-hosts", def.KnownHosts, "known_hosts file that must list the primary's host key  [known-hosts]")
+	f.BoolVar(&cfg.AcceptNewHostKey, "accept-new-host-key", false, "trust on first use: record an unknown host key in --known-hosts (a changed key is always refused)  [accept-new-host-key]")
+	f.StringVar(&cfg.Source, "source", def.Source, "directory on the primary  [source]")
+	f.StringVar(&cfg.Target, "target", def.Target, "directory on this node (never /)  [target]")
+	f.StringArrayVar(&cfg.Excludes, "exclude", nil, "rsync-style exclude PATTERN, repeatable; replaces the defaults ("+fmt.Sprint(sync.DefaultExcludes)+") when given  [exclude]")
+	f.StringVar(&cfg.PauseFile, "pause-file", def.PauseFile, "no pass runs while this file exists  [pause-file]")
+	f.StringVar(&cfg.LogFile, "log-file", def.LogFile, "rsync --log-file style record of the passes (\"\" = none)  [log-file]")
+	f.DurationVar(&cfg.Interval, "interval", def.Interval, "time between passes  [interval]")
+	f.DurationVar(&cfg.ConnectTimeout, "connect-timeout", def.ConnectTimeout, "TCP connect and SSH handshake timeout  [connect-timeout]")
+	f.DurationVar(&cfg.IOTimeout, "io-timeout", def.IOTimeout, "a pass fails when no data arrives for this long  [io-timeout]")
+	f.DurationVar(&cfg.MaxAgeWarning, "max-age-warning", def.MaxAgeWarning, "status warns when the last success is older  [max-age-warning]")
+	f.IntVar(&cfg.Parallel, "parallel", def.Parallel, "files and directories fetched at the same time  [parallel]")
+	logs.register(cmd)
+	return cmd
+}
+
+// applySyncFlags copies every flag the user set over the file's configuration.
+func applySyncFlags(cmd *cobra.Command, file *sync.Config, flags sync.Config) {
+	set := func(name string, apply func()) {
+		if cmd.Flags().Changed(name) {
+			apply()
+		}
+	}
+	set("primary", func() { file.Primary = flags.Primary })
+	set("user", func() { file.User = flags.User })
+	set("identity", func() { file.Identity = flags.Identity })
+	set("known-hosts", func() { file.KnownHosts = flags.KnownHosts })
+	set("accept-new-host-key", func() { file.AcceptNewHostKey = flags.AcceptNewHostKey })
+	set("source", func() { file.Source = flags.Source })
+	set("target", func() { file.Target = flags.Target })
+	set("exclude", func() { file.Excludes = flags.Excludes })
+	set("pause-file", func() { file.PauseFile = flags.PauseFile })
+	set("log-file", func() { file.LogFile = flags.LogFile })
+	set("interval", func() { file.Interval = flags.Interval })
+	set("connect-timeout", func() { file.ConnectTimeout = flags.ConnectTimeout })
+	set("io-timeout", func() { file.IOTimeout = flags.IOTimeout })
+	set("max-age-warning", func() { file.MaxAgeWarning = flags.MaxAgeWarning })
+	set("parallel", func() { file.Parallel = flags.Parallel })
+}
+
+// syncReporter logs the worker's events; idle passes only at debug level.
+func syncReporter(log zerologLogger, cfg sync.Config) func(sync.Event) {
+	return func(e sync.Event) {
+		switch e.Kind {
+		case sync.EventPass:
+			ev := log.Info()
+			if len(e.Result.Refused) > 0 {
+				ev = log.Warn().Int("refused", len(e.Result.Refused))
+			}
+			ev.Str("component", "sync").Int("changes", e.Result.Changes).Int64("received_bytes", e.Result.Received).
+				Dur("duration", e.Result.Duration).Msg("config sync pass applied")
+		case sync.EventIdle:
+			log.Debug().Str("component", "sync").Dur("duration", e.Result.Duration).Int("files", e.Result.Files).Msg("config sync pass: no changes")
+		case sync.EventError:
+			log.Warn().Str("component", "sync").Err(e.Err).Str("primary", cfg.Primary).Msg("config sync pass failed; nothing changed")
+		case sync.EventPaused:
+			log.Warn().Str("component", "sync").Str("pause_file", cfg.PauseFile).Msg("config sync paused")
+		case sync.EventResumed:
+			log.Info().Str("component", "sync").Str("pause_file", cfg.PauseFile).Msg("config sync resumed")
+		case sync.EventLog:
+			log.Warn().Str("component", "sync").Err(e.Err).Msg("config sync log not written")
+		}
+	}
+}

@@ -1,0 +1,58 @@
+package sync
+
+import "strings"
+
+// SystemdUnit returns a unit for the continuous sync that replaces the guide's oneshot
+// xroad-sync.service and its timer. One pass runs before X-Road's services start (as the
+// guide's oneshot did, not fatal when the primary is down), then the worker keeps running.
+// bin is the lbagent executable's absolute path.
+func SystemdUnit(bin string) string {
+	return strings.ReplaceAll(`# /etc/systemd/system/lbagent-sync.service
+# Replaces xroad-sync.service + xroad-sync.timer of the X-Road load-balancer guide (5.2.1).
+# Not needed where "lbagent run" runs on this secondary: the daemon has the same worker.
+[Unit]
+Description=X-Road configuration sync from the primary (lbagent sync)
+Documentation=file:///usr/share/doc/lbagent/sync.md
+After=network-online.target
+Wants=network-online.target
+Before=xroad-proxy.service xroad-signer.service xroad-confclient.service xroad-proxy-ui-api.service
+
+[Service]
+Type=simple
+User=xroad
+Group=xroad
+# The first pass before X-Road starts ("-": a primary that is down does not block the boot).
+ExecStartPre=-@BIN@ sync --once
+ExecStart=@BIN@ sync
+Restart=always
+RestartSec=5
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths=/etc/xroad /var/log/xroad /var/lib/xroad/.ssh
+PrivateTmp=yes
+
+[Install]
+WantedBy=multi-user.target
+WantedBy=xroad-proxy.service
+`, "@BIN@", bin)
+}
+
+// LogrotateSnippet returns the logrotate configuration for the pass log (the guide's 5.3).
+// The log is opened for every write, so no copytruncate is needed.
+func LogrotateSnippet(logFile string) string {
+	if logFile == "" {
+		logFile = DefaultLogFile
+	}
+	return `# /etc/logrotate.d/lbagent-sync
+` + logFile + ` {
+        daily
+        rotate 7
+        missingok
+        notifempty
+        compress
+        delaycompress
+        su xroad xroad
+        nocreate
+}
+`
+}
