@@ -21,6 +21,9 @@ type Result struct {
 	Files    int       // entries on the primary (after excludes)
 }
 
+// fullLocalWalk bounds how long local edits made in place can go unnoticed.
+const fullLocalWalk = time.Minute
+
 // Syncer runs passes from the primary into the target over one kept SSH connection.
 // It is not safe for concurrent use; Worker serialises it.
 type Syncer struct {
@@ -29,6 +32,7 @@ type Syncer struct {
 	ex        *Excludes
 	keepOwner bool
 	sess      *session
+	local     localCache
 	now       func() time.Time
 }
 
@@ -42,7 +46,8 @@ func NewSyncer(cfg Config) (*Syncer, error) {
 	if cfg.Parallel < 1 {
 		cfg.Parallel = DefaultParallel
 	}
-	return &Syncer{cfg: cfg, target: target, ex: ex, keepOwner: os.Geteuid() == 0, now: time.Now}, nil
+	return &Syncer{cfg: cfg, target: target, ex: ex, keepOwner: os.Geteuid() == 0, now: time.Now,
+		local: localCache{fullEvery: fullLocalWalk}}, nil
 }
 
 // Connected reports whether the SSH connection is open.
@@ -92,10 +97,14 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 		}
 	}
 	res.Files = len(remote)
-	local, err := listLocal(s.target, s.ex)
+	local, err := s.local.list(s.target, s.ex, res.Start)
 	if err != nil {
 		stopWatch()
 		return res, err
+	}
+	if sameTrees(remote, local, s.keepOwner) {
+		stopWatch()
+		return res, nil
 	}
 	plan := makePlan(remote, local, s.keepOwner)
 	res.Refused = plan.Refused
@@ -103,6 +112,7 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 		stopWatch()
 		return res, nil
 	}
+	s.local.invalidate() // whatever happens next, walk the target again next time
 	ap, err := newApplier(s.target, s.keepOwner)
 	if err != nil {
 		stopWatch()

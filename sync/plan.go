@@ -285,3 +285,27 @@ func unsafeLink(rel, target string) string {
 	}
 	return ""
 }
+
+// sameTrees is the idle pass's fast path: true when the local tree already matches the
+// remote one in everything makePlan compares (directory times included).
+func sameTrees(remote, local Tree, keepOwner bool) bool {
+	if len(remote) != len(local) {
+		return false
+	}
+	for rel, r := range remote {
+		l, ok := local[rel]
+		if !ok || l.Mode.Type() != r.Mode.Type() || l.Mode&permBits != r.Mode&permBits {
+			return false
+		}
+		if l.Mtime != r.Mtime && r.Mode&fs.ModeSymlink == 0 { // symlink times are not kept
+			return false
+		}
+		if r.Mode.IsRegular() && l.Size != r.Size || r.Link != l.Link {
+			return false
+		}
+		if keepOwner && (r.UID != l.UID || r.GID != l.GID) {
+			return false
+		}
+	}
+	return true
+}

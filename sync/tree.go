@@ -87,10 +87,15 @@ func listLocal(root string, ex *Excludes) (Tree, error) {
 
 func entryFromInfo(rel string, fi fs.FileInfo) Entry {
 	e := Entry{Path: rel, Mode: fi.Mode(), Size: fi.Size(), Mtime: fi.ModTime().Unix()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+	if st, ok := statT(fi); ok {
 		e.UID, e.GID = st.Uid, st.Gid
 	}
 	return e
+}
+
+func statT(fi fs.FileInfo) (*syscall.Stat_t, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return st, ok
 }
 
 // remoteFS is the part of the SFTP client the remote walk needs.
