@@ -12,6 +12,10 @@ import (
 // DefaultPoll is how often Drain and Enable look at the balancer while they wait.
 const DefaultPoll = 500 * time.Millisecond
 
+// ErrLifted is returned by Drain when the balancer shows the node UP again while Drain waits:
+// someone (another operator, or an agent's "ready") lifted the drain.
+var ErrLifted = errors.New("drain lifted while waiting")
+
 // ErrTimeout is matched (errors.Is) by the *TimeoutError of a wait that ran out of time.
 var ErrTimeout = errors.New("timed out")
 
@@ -58,9 +62,16 @@ func Drain(ctx context.Context, b Balancer, n Node, w Wait) (ServerState, error)
 	if err := b.Drain(ctx, n); err != nil {
 		return ServerState{}, fmt.Errorf("drain %s: %w", n.Name, err)
 	}
-	return wait(ctx, b, n, "drain", w, func(s ServerState) bool {
-		return s.Sessions == 0 && s.State != StateUp && s.State != StateNoLB
+	seen := false // the balancer has shown the node out of rotation
+	s, err := wait(ctx, b, n, "drain", w, func(s ServerState) (bool, error) {
+		up := s.State == StateUp || s.State == StateNoLB
+		if up && seen {
+			return false, fmt.Errorf("drain %s: %w (balancer shows %s again)", n.Name, ErrLifted, s.Status)
+		}
+		seen = seen || !up
+		return s.Sessions == 0 && !up, nil
 	})
+	return s, err
 }
 
 // Enable tells the balancer to give the node traffic again and waits until it shows the node
@@ -69,10 +80,10 @@ func Enable(ctx context.Context, b Balancer, n Node, w Wait) (ServerState, error
 	if err := b.Enable(ctx, n); err != nil {
 		return ServerState{}, fmt.Errorf("enable %s: %w", n.Name, err)
 	}
-	return wait(ctx, b, n, "enable", w, func(s ServerState) bool { return s.State == StateUp })
+	return wait(ctx, b, n, "enable", w, func(s ServerState) (bool, error) { return s.State == StateUp, nil })
 }
 
-func wait(ctx context.Context, b Balancer, n Node, op string, w Wait, done func(ServerState) bool) (ServerState, error) {
+func wait(ctx context.Context, b Balancer, n Node, op string, w Wait, done func(ServerState) (bool, error)) (ServerState, error) {
 	clock := w.Clock
 	if clock == nil {
 		clock = clockwork.NewRealClock()
@@ -96,7 +107,11 @@ func wait(ctx context.Context, b Balancer, n Node, op string, w Wait, done func(
 		if w.Progress != nil {
 			w.Progress(Progress{Op: op, Node: n.Name, State: s, Elapsed: clock.Since(start)})
 		}
-		if w.NoWait || done(s) {
+		ok, err := done(s)
+		if err != nil {
+			return s, err
+		}
+		if w.NoWait || ok {
 			return s, nil
 		}
 		select {

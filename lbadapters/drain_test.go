@@ -122,6 +122,20 @@ func TestDrainWaitsForSessions(t *testing.T) {
 	}
 }
 
+func TestDrainLifted(t *testing.T) {
+	b := &recorder{states: []ServerState{drained(1), {State: StateUp, Status: "UP", Sessions: 1}}}
+	clock := clockwork.NewFakeClock()
+	_, err := runAdvancing(t, clock, 1, time.Second, func() (ServerState, error) {
+		return Drain(context.Background(), b, node2, Wait{Poll: time.Second, Clock: clock})
+	})
+	if !errors.Is(err, ErrLifted) {
+		t.Fatalf("got %v; want ErrLifted", err)
+	}
+	if want := "drain node2: drain lifted while waiting (balancer shows UP again)"; err.Error() != want {
+		t.Errorf("got %q; want %q", err, want)
+	}
+}
+
 func TestDrainTimeout(t *testing.T) {
 	b := &recorder{states: []ServerState{drained(2)}}
 	clock := clockwork.NewFakeClock()

@@ -1,0 +1,315 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xroad-lb/lbkit/haproxy"
+	"github.com/xroad-lb/lbkit/lbadapters"
+	"github.com/xroad-lb/lbkit/testenv"
+)
+
+// TestHAProxyCluster runs a 3-node cluster (lbagent, message stand-in) behind a real HAProxy
+// with inter 200ms fall 3 rise 2 and agent-inter 200ms. The subtests share the cluster and
+// each leaves every node UP.
+func TestHAProxyCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL, HAProxy and three lbagents")
+	}
+	testenv.Require(t, "haproxy")
+	bins := t.TempDir()
+	agentBin, err := testenv.BuildLBAgent(context.Background(), bins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lbadapter := buildLBAdapter(t, bins)
+	// ready-for 1s: the agent repeats "ready" for 1s (5 agent intervals) after its own
+	// maintenance ends. During that window it would also lift an operator's drain (see the
+	// subtest "drain right after maintenance"), so the subtests wait it out.
+	c := testenv.NewCluster(t, testenv.ClusterOptions{LBAgent: agentBin, LBAgentINI: "[agent-check]\nready-for = 1s\n"})
+	rt := haproxy.NewClient(c.HAProxy.AdminSocket)
+
+	allUp := func(t *testing.T, ctx context.Context) {
+		t.Helper()
+		for _, n := range c.Nodes {
+			if err := c.WaitServer(ctx, n.Name, statusIs("UP")); err != nil {
+				t.Fatalf("%v\n%s", err, n.Log(10))
+			}
+		}
+	}
+
+	t.Run("status", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		r := runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "status", "-o", "json")
+		if r.code != 0 {
+			t.Fatalf("status exit %d: %s", r.code, r.stderr)
+		}
+		var rows []lbadapters.NodeStatus
+		if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
+			t.Fatalf("status -o json: %v\n%s", err, r.stdout)
+		}
+		if len(rows) != 3 {
+			t.Fatalf("got %d rows; want 3", len(rows))
+		}
+		for i, row := range rows {
+			wantRole := map[bool]string{true: "primary", false: "secondary"}[i == 0]
+			if row.Agent == nil || row.Agent.State != "healthy" || row.Agent.Role != wantRole {
+				t.Errorf("%s agent: got %+v (%s); want healthy %s", row.Node.Name, row.Agent, row.AgentError, wantRole)
+			}
+			if row.Balancer == nil || row.Balancer.State != lbadapters.StateUp {
+				t.Errorf("%s balancer: got %+v (%s); want UP", row.Node.Name, row.Balancer, row.BalancerError)
+			}
+		}
+		r = runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "status")
+		if r.code != 0 || !strings.Contains(r.stdout, "ss2   secondary") || !strings.Contains(r.stdout, "healthy") {
+			t.Errorf("status table (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
+
+	t.Run("failing node goes DOWN", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		n := c.Node("ss3")
+		if err := n.XRoad.Break(testenv.FaultGlobalConfExpired); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WaitServer(ctx, "ss3", statusPrefix("DOWN")); err != nil {
+			t.Fatalf("%v\n%s", err, n.Log(10))
+		}
+		r := runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "status")
+		if !strings.Contains(r.stdout, "Global configuration is expired") || !strings.Contains(r.stdout, "unhealthy") {
+			t.Errorf("status does not show the reason:\n%s", r.stdout)
+		}
+		if err := n.XRoad.Fix(testenv.FaultGlobalConfExpired); err != nil {
+			t.Fatal(err)
+		}
+		allUp(t, ctx)
+	})
+
+	t.Run("maintenance drains, held connection keeps flowing", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		n := c.Node("ss2")
+		held := dialTo(t, ctx, c, n)
+		if err := n.SetMaintenance(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WaitServer(ctx, "ss2", statusPrefix("DRAIN")); err != nil {
+			t.Fatal(err)
+		}
+		accepted := n.Msg.Accepted()
+		for i := 0; i < 6; i++ {
+			if err := dial(t, c.Frontend).echo("new"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := n.Msg.Accepted(); got != accepted {
+			t.Errorf("drained ss2 accepted %d new connections; want 0", got-accepted)
+		}
+		if err := held.echo("still here"); err != nil {
+			t.Errorf("held connection through drained ss2: %v", err)
+		}
+		if err := n.SetMaintenance(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		allUp(t, ctx)
+		time.Sleep(1500 * time.Millisecond) // let the agent's ready-for window pass (not an assertion)
+	})
+
+	t.Run("operator maint survives agent intervals", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := rt.SetServerState(ctx, c.Backend, "ss1", haproxy.StateMaint); err != nil {
+			t.Fatal(err)
+		}
+		// 15 agent intervals of 200ms: the agent answers "up" each time and must not lift it.
+		start := time.Now()
+		for time.Since(start) < 3*time.Second {
+			st, _, err := c.ServerStatus(ctx, "ss1")
+			if err != nil || !strings.HasPrefix(st, "MAINT") {
+				t.Fatalf("after %s: ss1 %q, %v; want MAINT", time.Since(start).Round(time.Millisecond), st, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		row, err := rt.Server(ctx, c.Backend, "ss1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := row.Fields["agent_status"]; !strings.HasPrefix(a, "L7OK") {
+			t.Errorf("agent_status %q; want L7OK (the agent was being polled)", a)
+		}
+		r := runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "enable", "ss1", "--timeout", "20s", "--poll", "50ms")
+		if r.code != 0 {
+			t.Fatalf("enable ss1: exit %d: %s", r.code, r.stderr)
+		}
+		allUp(t, ctx)
+	})
+
+	t.Run("lbadapter drain waits for the held connection", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		n := c.Node("ss2")
+		held := dialTo(t, ctx, c, n)
+		cmd := exec.CommandContext(ctx, lbadapter, "--config", c.ConfigPath, "drain", "ss2", "--timeout", "30s", "--poll", "50ms")
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		if err := c.WaitServer(ctx, "ss2", statusPrefix("DRAIN")); err != nil {
+			t.Fatalf("%v\nlbadapter: %s%s", err, stdout.String(), stderr.String())
+		}
+		select { // ten polls of lbadapter with the connection still open: it must keep waiting
+		case err := <-exited:
+			t.Fatalf("drain returned while a connection was open: %v\n%s%s", err, stdout.String(), stderr.String())
+		case <-time.After(500 * time.Millisecond):
+		}
+		if err := held.echo("draining"); err != nil {
+			t.Errorf("held connection during drain: %v", err)
+		}
+		held.Close()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("drain: %v\n%s", err, stderr.String())
+			}
+		case <-ctx.Done():
+			t.Fatal("drain did not return after the connection closed")
+		}
+		if !strings.Contains(stderr.String(), "1 sessions left") {
+			t.Errorf("no progress line with 1 session left:\n%s", stderr.String())
+		}
+		if !strings.Contains(stdout.String(), "ss2: drained") {
+			t.Errorf("stdout %q; want ss2: drained", stdout.String())
+		}
+		// An operator's drain outlives agent intervals too.
+		if st, _, err := c.ServerStatus(ctx, "ss2"); err != nil || !strings.HasPrefix(st, "DRAIN") {
+			t.Errorf("after drain: %q, %v; want DRAIN", st, err)
+		}
+		r := runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "enable", "ss2", "--timeout", "20s", "--poll", "50ms")
+		if r.code != 0 || !strings.Contains(r.stdout, "ss2: enabled (UP") {
+			t.Fatalf("enable ss2: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if st, _, _ := c.ServerStatus(ctx, "ss2"); st != "UP" {
+			t.Errorf("after enable: %q; want UP", st)
+		}
+	})
+
+	t.Run("drain right after maintenance", func(t *testing.T) {
+		// Within ready-for after the agent's own maintenance ends, the agent says "ready",
+		// which lifts an operator's drain too. lbadapter drain notices and says so.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		n := c.Node("ss2")
+		held := dialTo(t, ctx, c, n)
+		if err := n.SetMaintenance(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WaitServer(ctx, "ss2", statusPrefix("DRAIN")); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.SetMaintenance(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		r := runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "drain", "ss2", "--timeout", "10s", "--poll", "20ms")
+		if r.code != 1 || !strings.Contains(r.stderr, "drain lifted while waiting") {
+			t.Errorf("drain during the agent's ready window: exit %d, %q; want 1 and 'drain lifted'", r.code, r.stderr)
+		}
+		held.Close()
+		allUp(t, ctx)
+		time.Sleep(1500 * time.Millisecond) // let the agent's ready-for window pass (not an assertion)
+	})
+
+	t.Run("drain timeout and --no-wait", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		n := c.Node("ss3")
+		held := dialTo(t, ctx, c, n)
+		r := runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "drain", "ss3", "--timeout", "300ms", "--poll", "50ms")
+		if r.code != 5 || !strings.Contains(r.stderr, "timed out after") || !strings.Contains(r.stderr, "1 sessions left") {
+			t.Errorf("drain with a held connection and --timeout 300ms: exit %d, %q; want 5 and a timeout message", r.code, r.stderr)
+		}
+		r = runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "drain", "ss3", "--no-wait")
+		if r.code != 0 || !strings.Contains(r.stdout, "1 sessions left (not waiting)") {
+			t.Errorf("drain --no-wait: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		held.Close()
+		if r := runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "enable", "ss3", "--poll", "50ms"); r.code != 0 {
+			t.Fatalf("enable ss3: exit %d: %s", r.code, r.stderr)
+		}
+		allUp(t, ctx)
+	})
+
+	t.Run("enable refuses a node in maintenance", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		n := c.Node("ss3")
+		if err := n.SetMaintenance(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		r := runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "enable", "ss3")
+		if r.code != 6 || !strings.Contains(r.stderr, "maintenance mode") {
+			t.Errorf("enable in maintenance: exit %d, %q; want 6", r.code, r.stderr)
+		}
+		if err := n.SetMaintenance(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		allUp(t, ctx)
+		time.Sleep(1500 * time.Millisecond) // let the agent's ready-for window pass (not an assertion)
+	})
+
+	t.Run("one-line errors and exit codes", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cfg, err := os.ReadFile(c.ConfigPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		write := func(name, from, to string) string {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, []byte(strings.Replace(string(cfg), from, to, 1)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		wrongBackend := write("backend.ini", "backend = xroad", "backend = nope")
+		noSocket := write("socket.ini", c.HAProxy.AdminSocket, filepath.Join(dir, "missing.sock"))
+		tests := []struct {
+			name string
+			args []string
+			code int
+			msg  string
+		}{
+			{"unknown node", []string{"--config", c.ConfigPath, "drain", "ss9"}, 2, `unknown node "ss9"`},
+			{"wrong backend", []string{"--config", wrongBackend, "drain", "ss2"}, 4, `has no backend "nope"`},
+			{"unreachable socket", []string{"--config", noSocket, "drain", "ss2"}, 3, "unreachable"},
+			{"status unreachable", []string{"--config", noSocket, "status"}, 3, "unreachable"},
+			{"missing config", []string{"--config", filepath.Join(dir, "none.ini"), "status"}, 2, "no such file"},
+			{"no node argument", []string{"--config", c.ConfigPath, "drain"}, 2, "exactly one NODE"},
+			{"bad flag", []string{"--config", c.ConfigPath, "drain", "ss2", "--timeout", "soon"}, 2, "--timeout"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := runLBAdapter(ctx, lbadapter, tt.args...)
+				if r.code != tt.code {
+					t.Errorf("exit %d; want %d\n%s", r.code, tt.code, r.stderr)
+				}
+				lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+				if len(lines) != 1 || !strings.Contains(lines[0], tt.msg) || !strings.HasPrefix(lines[0], "lbadapter: ") {
+					t.Errorf("stderr %q; want one line 'lbadapter: ...%s...'", r.stderr, tt.msg)
+				}
+			})
+		}
+		allUp(t, ctx)
+	})
+}

@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xroad-lb/lbkit/testenv"
+)
+
+// buildLBAdapter builds ./cmd/lbadapter into dir.
+func buildLBAdapter(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "lbadapter")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/lbadapter")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build lbadapter: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// result of one lbadapter run.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runLBAdapter(ctx context.Context, bin string, args ...string) result {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+// conn is a client connection through HAProxy's frontend.
+type conn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func dial(t *testing.T, addr string) *conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &conn{Conn: c, r: bufio.NewReader(c)}
+}
+
+// echo sends a line and expects it back: the connection still flows end to end.
+func (c *conn) echo(line string) error {
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintln(c, line); err != nil {
+		return err
+	}
+	got, err := c.r.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(got) != line {
+		return fmt.Errorf("echo: got %q; want %q", got, line)
+	}
+	return nil
+}
+
+// dialTo opens connections through the frontend until one lands on node n (round robin
+// reaches every node within len(nodes) tries) and returns it, with the others left open.
+func dialTo(t *testing.T, ctx context.Context, c *testenv.Cluster, n *testenv.ClusterNode) *conn {
+	t.Helper()
+	for i := 0; i < 2*len(c.Nodes); i++ {
+		before := n.Msg.Accepted()
+		cn := dial(t, c.Frontend)
+		if err := cn.echo("hello"); err != nil {
+			t.Fatal(err)
+		}
+		if n.Msg.Accepted() > before {
+			return cn
+		}
+	}
+	t.Fatalf("no connection through %s reached %s", c.Frontend, n.Name)
+	return nil
+}
+
+func statusIs(want string) func(string) bool { return func(s string) bool { return s == want } }
+
+func statusPrefix(p string) func(string) bool { return func(s string) bool { return strings.HasPrefix(s, p) } }
