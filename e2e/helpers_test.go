@@ -98,4 +98,6 @@ func dialTo(t *testing.T, ctx context.Context, c *testenv.Cluster, n *testenv.Cl
 
 func statusIs(want string) func(string) bool { return func(s string) bool { return s == want } }
 
-func statusPrefix(p string) func(string) bool { return func(s string) bool { return strings.HasPrefix(s, p) } }
+func statusPrefix(p string) func(string) bool {
+	return func(s string) bool { return strings.HasPrefix(s, p) }
+}
