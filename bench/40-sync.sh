@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Config sync: "lbagent sync" against the guide's "rsync -e ssh" over the same OpenSSH sshd
+# (127.0.0.1, its own host key), on an /etc/xroad-like tree of 2,000 files.
+# Prints one Markdown section. Bounded (~2 min), loopback only, removes everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for p in rsync ssh-keygen hyperfine /usr/sbin/sshd; do command -v "$p" >/dev/null || { echo "bench 40-sync: $p missing" >&2; exit 1; }; done
+
+tmp=$(mktemp -d /tmp/bench-sync.XXXXXX)
+sshd_pid=""; worker_pid=""; loop_pid=""
+cleanup() {
+  [ -n "$loop_pid" ] && kill "$loop_pid" 2>/dev/null || true
+  [ -n "$worker_pid" ] && kill "$worker_pid" 2>/dev/null || true
+  if [ -n "$sshd_pid" ]; then
+    for c in $(pgrep -P "$sshd_pid" 2>/dev/null); do kill "$c" 2>/dev/null || true; done
+    kill "$sshd_pid" 2>/dev/null || true
+  fi
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+go build -o "$tmp/lbagent" ./cmd/lbagent
+mkdir -p /run/sshd "$tmp/empty"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+ssh-keygen -q -t ed25519 -N '' -f "$tmp/host_key"
+ssh-keygen -q -t ed25519 -N '' -f "$tmp/client_key"
+cp "$tmp/client_key.pub" "$tmp/authorized_keys"
+echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$tmp/host_key.pub")" > "$tmp/known_hosts"
+cat > "$tmp/sshd_config" <<CONF
+ListenAddress 127.0.0.1:$port
+HostKey $tmp/host_key
+PidFile $tmp/sshd.pid
+AuthorizedKeysFile $tmp/authorized_keys
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+MaxStartups 100:30:200
+Subsystem sftp internal-sftp
+CONF
+/usr/sbin/sshd -D -e -f "$tmp/sshd_config" 2>"$tmp/sshd.log" &
+sshd_pid=$!
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+
+# An /etc/xroad-like tree: 40 directories x 50 files (200 B .. 20 KB), keyconf of 64 KB,
+# plus the guide's excluded parts (globalconf, postgresql, db.properties, *.tmp).
+src="$tmp/primary"; dst="$tmp/secondary"
+python3 - "$src" <<'PY'
+import os, sys, random
+root = sys.argv[1]; random.seed(4)
+dirs = ["conf.d", "signer", "ssl", "services", "backup.d", "jetty", "nginx", "proxy", "confclient", "ds"]
+n = 0
+for i in range(40):
+    d = os.path.join(root, dirs[i % len(dirs)] + ("" if i < len(dirs) else "/sub%d" % i))
+    os.makedirs(d, exist_ok=True)
+    for j in range(50):
+        with open(os.path.join(d, "file%03d.%s" % (j, "xml" if j % 3 else "ini")), "wb") as f:
+            f.write(os.urandom(random.randint(200, 20000)))
+        n += 1
+with open(os.path.join(root, "signer", "keyconf.xml"), "wb") as f: f.write(os.urandom(65536))
+for p in ["globalconf/EE/shared-params.xml", "postgresql/x.conf", "db.properties", "conf.d/node.ini", "x.tmp"]:
+    os.makedirs(os.path.dirname(os.path.join(root, p)) or root, exist_ok=True)
+    open(os.path.join(root, p), "w").write("excluded\n")
+PY
+files=$(find "$src" -type f | wc -l)
+
+ssh_opts="-o ConnectTimeout=5 -p $port -i $tmp/client_key -o UserKnownHostsFile=$tmp/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes"
+RSYNC="rsync -e \"ssh $ssh_opts\" -aqz --timeout=10 --delete-delay --exclude db.properties --exclude /conf.d/node.ini --exclude '*.tmp' --exclude /postgresql --exclude /globalconf --exclude /gpghome --delay-updates --log-file=$tmp/rsync.log root@127.0.0.1:$src/ $dst/"
+LB="$tmp/lbagent sync --xroad-dir $tmp/empty --primary 127.0.0.1:$port --user root --identity $tmp/client_key --known-hosts $tmp/known_hosts --source $src/ --target $dst/ --pause-file $tmp/paused --log-file $tmp/lbagent-sync.log"
+
+# CPU in clock ticks: listener sshd (own + reaped children) + its live session processes.
+server_ticks() {
+  local t=0 p f
+  for p in $sshd_pid $(pgrep -P "$sshd_pid" 2>/dev/null) $(for c in $(pgrep -P "$sshd_pid" 2>/dev/null); do pgrep -P "$c"; done); do
+    f=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null) || continue
+    set -- $f
+    t=$((t + ${12} + ${13} + ${14} + ${15}))
+  done
+  echo $t
+}
+proc_ticks() { local f; f=$(sed 's/.*) //' /proc/$1/stat); set -- $f; echo $((${12} + ${13} + ${14} + ${15})); }
+hz=$(getconf CLK_TCK)
+ms() { python3 -c "print(f'{$1*1000/$hz/$2:.1f}')"; }
+
+md="$tmp/md"; mkdir -p "$md"
+# 1. Initial sync into an empty directory.
+hyperfine -N 2>/dev/null >/dev/null || true
+hyperfine --style none -w 1 -r 5 --prepare "rm -rf $dst" --export-markdown "$md/initial.md" \
+  -n "rsync -e ssh (guide options)" "$RSYNC" -n "lbagent sync --once" "$LB --once" >/dev/null 2>&1
+# 2. No-change pass, one process per pass (connection set up each time).
+$LB --once
+hyperfine --style none -w 2 -r 10 --export-markdown "$md/nochange.md" \
+  -n "rsync -e ssh (guide options)" "$RSYNC" -n "lbagent sync --once" "$LB --once" >/dev/null 2>&1
+# 3. One changed file.
+hyperfine --style none -w 1 -r 10 --prepare "head -c 4096 /dev/urandom > $src/signer/keyconf.xml" --export-markdown "$md/onechange.md" \
+  -n "rsync -e ssh (guide options)" "$RSYNC" -n "lbagent sync --once" "$LB --once" >/dev/null 2>&1
+
+# 4. CPU of a no-change pass, both ends. rsync: 20 runs. lbagent: the kept-connection worker.
+eval "$RSYNC"
+s0=$(server_ticks)
+c0=$( (times) | tail -1 )
+cpu_rsync_client=$( ( for _ in $(seq 20); do eval "$RSYNC"; done; times ) | tail -1 | awk '{split($1,a,"m"); split($2,b,"m"); print (a[1]*60+a[2]+b[1]*60+b[2])}' )
+s1=$(server_ticks)
+rsync_client_ms=$(python3 -c "print(f'{$cpu_rsync_client*1000/20:.1f}')")
+rsync_server_ms=$(ms $((s1 - s0)) 20)
+
+$LB --interval 1s --log-level debug 2>"$tmp/worker.log" &
+worker_pid=$!
+for _ in $(seq 200); do grep -q "no changes" "$tmp/worker.log" 2>/dev/null && break; sleep 0.1; done
+window=30
+n0=$(grep -c "no changes" "$tmp/worker.log"); w0=$(proc_ticks $worker_pid); s0=$(server_ticks)
+sleep $window
+n1=$(grep -c "no changes" "$tmp/worker.log"); w1=$(proc_ticks $worker_pid); s1=$(server_ticks)
+idle_passes=$((n1 - n0))
+lb_client_ms=$(ms $((w1 - w0)) $idle_passes)
+lb_server_ms=$(ms $((s1 - s0)) $idle_passes)
+idle_wall=$(grep "no changes" "$tmp/worker.log" | tail -20 | python3 -c '
+import sys, json, statistics
+d=[json.loads(l)["duration"] for l in sys.stdin]
+print(f"{statistics.median(d):.1f}")')
+
+# 5. Propagation latency: write a file on the primary, wait until the secondary has it.
+propagate() { # $1 = label; prints sorted latencies in ms
+  local i t0 t1 out=""
+  for i in $(seq 15); do
+    sleep 0.$((RANDOM % 9 + 1))
+    echo "probe $1 $i $RANDOM" > "$src/signer/probe.tmpx"
+    t0=$(date +%s%N)
+    want=$(cat "$src/signer/probe.tmpx")
+    for _ in $(seq 1000); do
+      [ "$(cat "$dst/signer/probe.tmpx" 2>/dev/null)" = "$want" ] && break
+      sleep 0.01
+    done
+    t1=$(date +%s%N)
+    out="$out $(( (t1 - t0) / 1000000 ))"
+  done
+  echo $out
+}
+pct() { python3 -c "
+import sys; v=sorted(int(x) for x in '$1'.split()); n=len(v)
+p=lambda q: v[min(n-1, int(round(q*(n-1))))]
+print(f'{p(0.5)} ms', f'{p(0.95)} ms', sep='|')"; }
+lb_lat=$(propagate lbagent)
+kill $worker_pid; wait $worker_pid 2>/dev/null || true; worker_pid=""
+( while :; do eval "$RSYNC" || true; sleep 1; done ) &
+loop_pid=$!
+rs_lat=$(propagate rsync)
+kill $loop_pid; wait $loop_pid 2>/dev/null || true; loop_pid=""
+IFS='|' read -r lb50 lb95 <<<"$(pct "$lb_lat")"
+IFS='|' read -r rs50 rs95 <<<"$(pct "$rs_lat")"
+
+strip() { sed 's/`//g' "$1"; }
+cat <<OUT
+## Config sync: lbagent sync vs the guide's rsync -e ssh
+
+Tree: $files files like /etc/xroad (40 directories, 200 B-20 KB each, a 64 KB keyconf.xml, plus
+the guide's excluded files), one OpenSSH sshd on 127.0.0.1:$port (internal-sftp), same run,
+both tools logging into a file. rsync command (the guide's options, section 5.2.1):
+
+    rsync -e "ssh -o ConnectTimeout=5 -p PORT -i KEY -o UserKnownHostsFile=KH" -aqz --timeout=10 --delete-delay \\
+      --exclude db.properties --exclude /conf.d/node.ini --exclude '*.tmp' --exclude /postgresql \\
+      --exclude /globalconf --exclude /gpghome --delay-updates --log-file=LOG root@127.0.0.1:SRC/ DST/
+
+lbagent command: \`lbagent sync [--once] --primary 127.0.0.1:PORT --user root --identity KEY --known-hosts KH --source SRC/ --target DST/\`
+(default excludes = the guide's).
+
+### Initial sync into an empty directory (hyperfine, 5 runs, target removed before each)
+
+$(strip "$md/initial.md")
+
+### No-change pass, one process per pass (new SSH connection each time; 10 runs)
+
+$(strip "$md/nochange.md")
+
+### One changed file (4 KB keyconf.xml rewritten before each run; 10 runs)
+
+$(strip "$md/onechange.md")
+
+### CPU of a no-change pass, both ends
+
+| | client CPU / pass | server (sshd) CPU / pass | wall / pass |
+|---|---|---|---|
+| rsync -e ssh, 20 runs | $rsync_client_ms ms | $rsync_server_ms ms | see table above |
+| lbagent sync worker (kept connection, 1 s interval), $idle_passes idle passes in ${window} s | $lb_client_ms ms | $lb_server_ms ms | ${idle_wall} ms (median) |
+
+CPU from /proc (clock ticks of $((1000 / hz)) ms): client = the rsync/ssh processes (bash \`times\`) or the
+lbagent process; server = the listening sshd, its reaped children and its live session processes.
+
+### Change-to-secondary propagation (15 changes at random moments, 10 ms polling)
+
+| | p50 | p95 |
+|---|---|---|
+| lbagent sync worker, --interval 1s | $lb50 | $lb95 |
+| rsync -e ssh in a loop with \`sleep 1\` (the guide's timer uses 60 s: ~30 s on average) | $rs50 | $rs95 |
+
+Goals: initial sync no slower than rsync; idle pass at most 1/10 of rsync's CPU; p95 < 2 s.
+OUT
