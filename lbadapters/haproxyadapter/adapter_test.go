@@ -114,3 +114,17 @@ func TestAdapterOnRealHAProxy(t *testing.T) {
 		})
 	}
 }
+
+func FuzzParseStatus(f *testing.F) {
+	for _, s := range []string{"UP", "UP 1/3", "DOWN (agent)", "DRAIN (agent)", "MAINT (via b/s)", "no check", "NOLB", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		switch got := ParseStatus(s); got {
+		case lbadapters.StateUp, lbadapters.StateDown, lbadapters.StateDrain, lbadapters.StateMaint,
+			lbadapters.StateNoLB, lbadapters.StateUnknown:
+		default:
+			t.Fatalf("ParseStatus(%q) = %q: not a known state", s, got)
+		}
+	})
+}
