@@ -1,0 +1,39 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/xroad-lb/lbkit/agent"
+	"github.com/xroad-lb/lbkit/agent/check"
+	"github.com/xroad-lb/lbkit/agent/xroad"
+	"github.com/xroad-lb/lbkit/sync"
+)
+
+// configSync runs the config sync worker on secondaries whose [sync] section names the
+// primary ("Config sync status" is a warning: a secondary keeps serving while the primary is
+// away).
+func configSync(cfg agent.Config, log zerologLogger) (*agent.Component, wiring, error) {
+	if cfg.Role != xroad.Secondary {
+		return nil, nil, nil
+	}
+	scfg, err := sync.LoadConfig(cfg.XRoadDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if scfg.Primary == "" {
+		log.Warn().Str("component", "sync").Msg("secondary without [sync] primary in conf.d/node.ini or lbagent.ini: config sync is off")
+		return nil, nil, nil
+	}
+	w, err := sync.NewWorker(scfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	w.Report = syncReporter(log, scfg)
+	return &agent.Component{
+		Name:       "sync",
+		Checks:     []check.Spec{{Name: sync.CheckName, Run: w.Check, Severity: check.Warning}},
+		Run:        w.Run,
+		Status:     func() any { return w.Status() },
+		Collectors: []prometheus.Collector{w.Metrics()},
+	}, nil, nil
+}
