@@ -108,6 +108,7 @@ func TestTimeoutIsAFailureAndHungCheckRunsOnce(t *testing.T) {
 	if x := rec.next(t); x.i != 1 || x.r.Status != StatusPass {
 		t.Fatalf("first result %+v; want fast pass", x)
 	}
+	waitStarted(t, &started, 1)
 	// Two timers wait: hung's timeout (5 s) and fast's pass TTL (2 s).
 	for i := 0; i < 2; i++ {
 		advance(t, ctx, clock, 2, DefaultPassTTL)
@@ -138,12 +139,18 @@ func TestTimeoutIsAFailureAndHungCheckRunsOnce(t *testing.T) {
 		t.Fatalf("hung check started %d times; want 1 while the first run has not returned", n)
 	}
 	close(release)
+	waitStarted(t, &started, 2)
+}
+
+// waitStarted waits until the check function has been entered n times.
+func waitStarted(t *testing.T, started *atomic.Int32, n int32) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for started.Load() != 2 && time.Now().Before(deadline) {
+	for started.Load() < n && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	if n := started.Load(); n != 2 {
-		t.Fatalf("hung check started %d times after it returned; want 2", n)
+	if got := started.Load(); got != n {
+		t.Fatalf("check started %d times; want %d", got, n)
 	}
 }
 
