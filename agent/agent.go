@@ -43,7 +43,7 @@ type Agent struct {
 	serverconf *xroadcheck.ServerConf
 	components []Component
 	services   []service
-	lbLine     func() []byte
+	lbLine     func(peer string) []byte
 	registry   *prometheus.Registry
 
 	health      *healthport.Server
@@ -120,8 +120,9 @@ func (a *Agent) AddStatus(name string, fn func() any) {
 	a.components = append(a.components, Component{Name: name, Status: fn})
 }
 
-// SetLBLine makes the health port serve /lb with fn's line. Call before Listen.
-func (a *Agent) SetLBLine(fn func() []byte) { a.lbLine = fn }
+// SetLBLine makes the health port serve /lb with fn's line for the client's remote IP.
+// Call before Listen.
+func (a *Agent) SetLBLine(fn func(peer string) []byte) { a.lbLine = fn }
 
 // Registry is the Prometheus registry behind /metrics (components may register more).
 func (a *Agent) Registry() *prometheus.Registry {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,10 +31,7 @@ func TestHAProxyCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	lbadapter := buildLBAdapter(t, bins)
-	// ready-for 1s: the agent repeats "ready" for 1s (5 agent intervals) after its own
-	// maintenance ends. During that window it would also lift an operator's drain (see the
-	// subtest "drain right after maintenance"), so the subtests wait it out.
-	c := testenv.NewCluster(t, testenv.ClusterOptions{LBAgent: agentBin, LBAgentINI: "[agent-check]\nready-for = 1s\n"})
+	c := testenv.NewCluster(t, testenv.ClusterOptions{LBAgent: agentBin})
 	rt := haproxy.NewClient(c.HAProxy.AdminSocket)
 
 	allUp := func(t *testing.T, ctx context.Context) {
@@ -120,7 +119,7 @@ func TestHAProxyCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		allUp(t, ctx)
-		time.Sleep(1500 * time.Millisecond) // let the agent's ready-for window pass (not an assertion)
+		agentIdle(t, ctx, n) // its one "ready" delivered, the agent owes HAProxy nothing
 	})
 
 	t.Run("operator maint survives agent intervals", func(t *testing.T) {
@@ -205,8 +204,8 @@ func TestHAProxyCluster(t *testing.T) {
 	})
 
 	t.Run("drain right after maintenance", func(t *testing.T) {
-		// Within ready-for after the agent's own maintenance ends, the agent says "ready",
-		// which lifts an operator's drain too. lbadapter drain notices and says so.
+		// The agent lifts its own drain with one "ready" to HAProxy, then owes it nothing:
+		// an operator's drain set right after stays, and lbadapter drain waits it out.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		n := c.Node("ss2")
@@ -220,13 +219,49 @@ func TestHAProxyCluster(t *testing.T) {
 		if err := n.SetMaintenance(ctx, false); err != nil {
 			t.Fatal(err)
 		}
-		r := runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "drain", "ss2", "--timeout", "10s", "--poll", "20ms")
-		if r.code != 1 || !strings.Contains(r.stderr, "drain lifted while waiting") {
-			t.Errorf("drain during the agent's ready window: exit %d, %q; want 1 and 'drain lifted'", r.code, r.stderr)
+		if err := c.WaitServer(ctx, "ss2", statusIs("UP")); err != nil { // HAProxy has the "ready"
+			t.Fatal(err)
 		}
+		cmd := exec.CommandContext(ctx, lbadapter, "--config", c.ConfigPath, "drain", "ss2", "--timeout", "20s", "--poll", "20ms")
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		if err := c.WaitServer(ctx, "ss2", statusPrefix("DRAIN")); err != nil {
+			t.Fatalf("%v\nlbadapter: %s%s", err, stdout.String(), stderr.String())
+		}
+		// 15 agent intervals of 200ms: every status seen is DRAIN and lbadapter keeps waiting.
+		start := time.Now()
+		for time.Since(start) < 3*time.Second {
+			st, _, err := c.ServerStatus(ctx, "ss2")
+			if err != nil || !strings.HasPrefix(st, "DRAIN") {
+				t.Fatalf("after %s: ss2 %q, %v; want DRAIN (the agent lifted the operator's drain)\nlbadapter: %s",
+					time.Since(start).Round(time.Millisecond), st, err, stderr.String())
+			}
+			select {
+			case err := <-exited:
+				t.Fatalf("drain returned while a connection was open: %v\n%s%s", err, stdout.String(), stderr.String())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		agentIdle(t, ctx, n)
 		held.Close()
+		select {
+		case err := <-exited:
+			if err != nil || !strings.Contains(stdout.String(), "ss2: drained") {
+				t.Fatalf("drain: %v\n%s%s", err, stdout.String(), stderr.String())
+			}
+		case <-ctx.Done():
+			t.Fatal("drain did not return after the connection closed")
+		}
+		r := runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "enable", "ss2", "--timeout", "20s", "--poll", "50ms")
+		if r.code != 0 {
+			t.Fatalf("enable ss2: exit %d: %s", r.code, r.stderr)
+		}
 		allUp(t, ctx)
-		time.Sleep(1500 * time.Millisecond) // let the agent's ready-for window pass (not an assertion)
 	})
 
 	t.Run("drain timeout and --no-wait", func(t *testing.T) {
@@ -264,7 +299,7 @@ func TestHAProxyCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		allUp(t, ctx)
-		time.Sleep(1500 * time.Millisecond) // let the agent's ready-for window pass (not an assertion)
+		agentIdle(t, ctx, n)
 	})
 
 	t.Run("one-line errors and exit codes", func(t *testing.T) {
@@ -312,4 +347,52 @@ func TestHAProxyCluster(t *testing.T) {
 		}
 		allUp(t, ctx)
 	})
+}
+
+// agentIdle waits until node n's agent-check is idle (/status), i.e. owes no balancer "ready".
+func agentIdle(t *testing.T, ctx context.Context, n *testenv.ClusterNode) {
+	t.Helper()
+	last := ""
+	for {
+		if phase, err := agentPhase(ctx, n); err == nil {
+			if phase == "idle" {
+				return
+			}
+			last = phase
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s agent-check phase still %q: %v", n.Name, last, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// agentPhase reads the agent-check phase from node n's /status.
+func agentPhase(ctx context.Context, n *testenv.ClusterNode) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.StatusURL(), nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Components struct {
+			AgentCheck struct {
+				Phase string `json:"phase"`
+			} `json:"agent-check"`
+		} `json:"components"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return "", fmt.Errorf("%s /status: %w", n.Name, err)
+	}
+	if st.Components.AgentCheck.Phase == "" {
+		return "", fmt.Errorf("%s /status: no agent-check phase", n.Name)
+	}
+	return st.Components.AgentCheck.Phase, nil
 }

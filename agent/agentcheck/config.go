@@ -20,8 +20,8 @@ type Config struct {
 	Listen          string        // host:port; "" = off
 	MaintenanceWord string        // "drain" (default) or "maint"
 	Weight          int           // static weight percent sent with "up" (1-100); 0 = none
-	ReadyFor        time.Duration // how long "ready" is repeated after our own drain ends
-	StateFile       string        // remembers our own drain over restarts; "" = memory only
+	ReadyFor        time.Duration // how long a peer told drain stays owed "ready" after our maintenance
+	StateFile       string        // our own drain and its owed peers over restarts; "" = memory only
 	Dynamic         DynamicConfig // Source "" = off
 }
 
@@ -30,7 +30,7 @@ type Config struct {
 //	listen           = host:port | off   (default: the health interface, port 5589)
 //	maintenance-word = drain | maint     (default drain)
 //	weight           = 1-100[%]          (default: none)
-//	ready-for        = 10s
+//	ready-for        = 1m                (a peer told drain is owed "ready" this long)
 //	state-file       = /var/lib/lbagent/agentcheck.state (default: none)
 //	dynamic-weight   = off | connections | load
 //	dynamic-port     = 5500              (connections: the local port whose sessions count)

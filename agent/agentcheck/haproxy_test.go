@@ -33,6 +33,7 @@ func (l *countingListener) Accept() (net.Conn, error) {
 type rig struct {
 	t      *testing.T
 	store  *verdict.Store
+	srv    *agentcheck.Server
 	ln     *countingListener
 	client *haproxy.Client
 }
@@ -75,7 +76,7 @@ func newRig(t *testing.T, cfg agentcheck.Config) *rig {
 	h := testenv.NewHAProxy(t, testenv.HAProxyOptions{Backends: []testenv.HABackend{{Name: "xroad",
 		Servers: []testenv.HAServer{{Name: "node1", Addr: msg.Addr().String(),
 			Options: "weight 100 agent-check agent-addr 127.0.0.1 agent-port " + port + " agent-inter 100ms"}}}}})
-	return &rig{t: t, store: store, ln: ln, client: haproxy.NewClient(h.AdminSocket)}
+	return &rig{t: t, store: store, srv: srv, ln: ln, client: haproxy.NewClient(h.AdminSocket)}
 }
 
 // waitStatus polls show stat until node1's status is want, or want with a reason such as
@@ -171,5 +172,44 @@ func TestMaintWordAndLift(t *testing.T) {
 	r.waitChecks(10)
 	if row, _ := r.client.Server(context.Background(), "xroad", "node1"); row.Status != "no check" {
 		t.Fatalf("after lifting: status got %q; want %q", row.Status, "no check")
+	}
+}
+
+// TestOperatorDrainRightAfterMaintenance: the node's maintenance ends, the agent's "ready"
+// lifts its own drain, and the operator drains the server at once. The agent owed "ready" to
+// this HAProxy only once, so the operator's drain stays.
+func TestOperatorDrainRightAfterMaintenance(t *testing.T) {
+	r := newRig(t, agentcheck.Config{})
+	r.waitChecks(1)
+	r.waitStatus("no check")
+	r.store.SetMaintenance(true)
+	r.waitStatus("DRAIN")
+	r.store.SetMaintenance(false)
+	r.waitStatus("no check") // HAProxy has the agent's "ready"
+	ctx := context.Background()
+	if err := r.client.SetServerState(ctx, "xroad", "node1", haproxy.StateDrain); err != nil {
+		t.Fatal(err)
+	}
+	target := r.ln.n.Load() + 20 // 20 agent intervals, every status seen must be DRAIN
+	deadline := time.Now().Add(20 * time.Second)
+	for r.ln.n.Load() < target {
+		if time.Now().After(deadline) {
+			t.Fatalf("HAProxy made %d agent checks; want %d", r.ln.n.Load(), target)
+		}
+		row, err := r.client.Server(ctx, "xroad", "node1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(row.Status, "DRAIN") { // "DRAIN (agent)" whenever an agent is enabled
+			t.Fatalf("status got %q; want DRAIN (the agent lifted the operator's drain)", row.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if p := r.srv.Phase(); p != "idle" {
+		t.Errorf("agent phase got %s; want idle (its only peer had its ready)", p)
+	}
+	states, err := r.client.ServersState(ctx, "xroad")
+	if err != nil || len(states) != 1 || !states[0].Drain() {
+		t.Errorf("servers state got %+v, %v; want the drain bit", states, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,8 +15,9 @@ import (
 	"github.com/xroad-lb/lbkit/haproxy"
 )
 
-// DefaultReadyFor is how long "ready" is repeated after the agent lifts its own drain.
-const DefaultReadyFor = 10 * time.Second
+// DefaultReadyFor is how long, after the node's maintenance ends, a peer that was told
+// drain/maint stays owed its "ready" (see the package doc).
+const DefaultReadyFor = time.Minute
 
 // phase is the state machine's state (see the package doc).
 type phase int
@@ -30,7 +32,7 @@ func (p phase) String() string {
 	return [...]string{"idle", "announced", "lifting"}[p]
 }
 
-// machine turns verdicts into agent replies.
+// machine turns verdicts into agent replies, one peer at a time.
 type machine struct {
 	word      string // drain or maint
 	weight    func() int
@@ -38,16 +40,27 @@ type machine struct {
 	stateFile string
 	now       func() time.Time
 
-	mu    sync.Mutex
-	phase phase
-	until time.Time // end of lifting
+	mu     sync.Mutex
+	phase  phase
+	owed   map[string]bool // peers told drain/maint that have not had their "ready" yet
+	anyone bool            // the owed peers are unknown (old state file): "ready" to every peer
+	until  time.Time       // end of lifting at the latest
+	dirty  bool            // the state file is behind
 
-	// cache of the last rendered line
+	// cache of the last rendered lines, without and with "ready"
 	lastV      *verdict.Verdict
-	lastPhase  phase
 	lastWeight int
-	lastLine   []byte
+	lines      [2][]byte
 }
+
+// State file format, written whenever the announcement or the owed peers change:
+//
+//	drain
+//	peers 192.0.2.10 192.0.2.11
+//
+// A file without the peers line (written by an older lbagent) means "announced to unknown
+// peers": every peer then gets "ready" until ReadyFor has passed.
+const peersKey = "peers"
 
 // restore reads the state file: a drain/maint announced before a restart is lifted by us.
 func (m *machine) restore() error {
@@ -61,33 +74,56 @@ func (m *machine) restore() error {
 	if err != nil {
 		return fmt.Errorf("agent-check state file: %w", err)
 	}
-	switch w := strings.TrimSpace(string(b)); w {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	switch w := strings.TrimSpace(lines[0]); w {
 	case "drain", "maint":
-		m.phase = announced
+		m.phase, m.anyone = announced, true
 	case "":
+		return nil
 	default:
 		return fmt.Errorf("agent-check state file %s: %q: want drain or maint", m.stateFile, w)
+	}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) == 0 || f[0] != peersKey {
+			return fmt.Errorf("agent-check state file %s: %q: want %q and the owed peers", m.stateFile, l, peersKey)
+		}
+		m.anyone = false
+		m.owed = make(map[string]bool, len(f)-1)
+		for _, p := range f[1:] {
+			m.owed[p] = true
+		}
 	}
 	return nil
 }
 
-// persist records (or forgets) an announcement; errors are returned to the caller, who
-// keeps answering (the file only matters across restarts).
-func (m *machine) persist(on bool) error {
-	if m.stateFile == "" {
+// flush brings the state file in line with the machine, if it is behind. Errors are returned
+// to the caller, who keeps answering (the file only matters across restarts).
+func (m *machine) flush() error {
+	if !m.dirty || m.stateFile == "" {
 		return nil
 	}
-	if !on {
+	m.dirty = false
+	if m.phase == idle {
 		if err := os.Remove(m.stateFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("agent-check state file: %w", err)
 		}
 		return nil
 	}
+	data := m.word + "\n"
+	if !m.anyone {
+		peers := make([]string, 0, len(m.owed))
+		for p := range m.owed {
+			peers = append(peers, p)
+		}
+		slices.Sort(peers)
+		data += strings.TrimSpace(peersKey+" "+strings.Join(peers, " ")) + "\n"
+	}
 	if err := os.MkdirAll(filepath.Dir(m.stateFile), 0o755); err != nil {
 		return fmt.Errorf("agent-check state file: %w", err)
 	}
 	tmp := m.stateFile + ".tmp"
-	if err := os.WriteFile(tmp, []byte(m.word+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
 		return fmt.Errorf("agent-check state file: %w", err)
 	}
 	if err := os.Rename(tmp, m.stateFile); err != nil {
@@ -96,25 +132,34 @@ func (m *machine) persist(on bool) error {
 	return nil
 }
 
-// step advances the state machine for verdict v at now. It returns a persistence error, if any.
-func (m *machine) step(v *verdict.Verdict, now time.Time) error {
+// advance applies verdict v and the clock; it involves no peer.
+func (m *machine) advance(v *verdict.Verdict, now time.Time) {
 	switch {
 	case v.State == verdict.Maintenance:
 		if m.phase != announced {
-			m.phase = announced
-			return m.persist(true)
+			m.phase, m.dirty = announced, true
 		}
 	case m.phase == announced:
 		m.phase, m.until = lifting, now.Add(m.readyFor)
+		m.settle()
 	case m.phase == lifting && !now.Before(m.until):
-		m.phase = idle
-		return m.persist(false)
+		m.toIdle() // owed peers that never came back are forgotten
 	}
-	return nil
 }
 
-// reply renders v in the current phase.
-func (m *machine) reply(v *verdict.Verdict, weight int) haproxy.AgentReply {
+// settle ends lifting once nobody is owed "ready".
+func (m *machine) settle() {
+	if m.phase == lifting && len(m.owed) == 0 && !m.anyone {
+		m.toIdle()
+	}
+}
+
+func (m *machine) toIdle() {
+	m.phase, m.owed, m.anyone, m.dirty = idle, nil, false, true
+}
+
+// reply renders v; ready adds the admin word "ready" (not in maintenance).
+func (m *machine) reply(v *verdict.Verdict, weight int, ready bool) haproxy.AgentReply {
 	var r haproxy.AgentReply
 	switch v.State {
 	case verdict.Maintenance:
@@ -128,25 +173,70 @@ func (m *machine) reply(v *verdict.Verdict, weight int) haproxy.AgentReply {
 	default:
 		r.Health, r.Text = "down", v.Reason
 	}
-	if m.phase == lifting {
+	if ready {
 		r.Admin = "ready"
 	}
 	return r
 }
 
-// line advances the machine and returns the current line (shared: do not modify it).
-func (m *machine) line(v *verdict.Verdict) ([]byte, error) {
+// line advances the machine and returns the line for peer ("" = no peer, e.g. /status: such a
+// line never announces anything to anyone, nor carries "ready"). ready reports a "ready" owed
+// to peer; it stays owed until delivered(peer). The line is shared: do not modify it.
+func (m *machine) line(v *verdict.Verdict, peer string) (line []byte, ready bool, err error) {
 	weight := 0
 	if m.weight != nil {
 		weight = m.weight()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	err := m.step(v, m.now())
-	if v == m.lastV && m.phase == m.lastPhase && weight == m.lastWeight && m.lastLine != nil {
-		return m.lastLine, err
+	m.advance(v, m.now())
+	if peer != "" {
+		switch m.phase {
+		case announced:
+			if !m.owed[peer] {
+				if m.owed == nil {
+					m.owed = make(map[string]bool)
+				}
+				m.owed[peer], m.dirty = true, true
+			}
+		case lifting:
+			ready = m.anyone || m.owed[peer]
+		}
 	}
-	m.lastV, m.lastPhase, m.lastWeight = v, m.phase, weight
-	m.lastLine = m.reply(v, weight).Append(nil)
-	return m.lastLine, err
+	err = m.flush()
+	if v != m.lastV || weight != m.lastWeight {
+		m.lastV, m.lastWeight, m.lines = v, weight, [2][]byte{}
+	}
+	i := 0
+	if ready {
+		i = 1
+	}
+	if m.lines[i] == nil {
+		m.lines[i] = m.reply(v, weight, ready).Append(nil)
+	}
+	return m.lines[i], ready, err
+}
+
+// delivered forgets the "ready" owed to peer, which has it now.
+func (m *machine) delivered(peer string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.phase != lifting || !m.owed[peer] {
+		return nil
+	}
+	delete(m.owed, peer)
+	m.dirty = true
+	m.settle()
+	return m.flush()
+}
+
+// snapshot is the machine's state for /status.
+func (m *machine) snapshot() (p phase, owed []string, anyone bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for peer := range m.owed {
+		owed = append(owed, peer)
+	}
+	slices.Sort(owed)
+	return m.phase, owed, m.anyone
 }

@@ -3,6 +3,8 @@ package agentcheck
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,14 +29,21 @@ func fail(s *verdict.Store, msg string) {
 	s.SetResult(0, check.Result{Name: "Global conf validity", Status: check.StatusFail, Message: msg})
 }
 
+// Peers of the table tests; "" asks through Status (no peer).
+const (
+	peerA = "192.0.2.10"
+	peerB = "192.0.2.11"
+)
+
 func TestLineStateMachine(t *testing.T) {
 	type step struct {
-		do        func(s *verdict.Store, c *fakeClock)
+		do        func(s *verdict.Store, c *fakeClock) // nil: nothing
+		peer      string
 		wantLine  string
-		wantPhase string
+		wantPhase string // after the step
 	}
 	healthy := func(s *verdict.Store, _ *fakeClock) { s.SetMaintenance(false); pass(s) }
-	maint := func(s *verdict.Store, _ *fakeClock) { s.SetMaintenance(true) }
+	maint := func(s *verdict.Store, _ *fakeClock) { pass(s); s.SetMaintenance(true) }
 	unmaint := func(s *verdict.Store, _ *fakeClock) { s.SetMaintenance(false) }
 	wait := func(d time.Duration) func(*verdict.Store, *fakeClock) {
 		return func(_ *verdict.Store, c *fakeClock) { c.advance(d) }
@@ -45,35 +54,64 @@ func TestLineStateMachine(t *testing.T) {
 		steps []step
 	}{
 		{"pending then healthy, never ready", Config{}, []step{
-			{func(*verdict.Store, *fakeClock) {}, "down #Health check not yet completed for: Global conf validity\n", "idle"},
-			{healthy, "up\n", "idle"},
-			{wait(time.Hour), "up\n", "idle"},
+			{nil, peerA, "down #Health check not yet completed for: Global conf validity\n", "idle"},
+			{healthy, peerA, "up\n", "idle"},
+			{wait(time.Hour), peerA, "up\n", "idle"},
 		}},
 		{"failure text", Config{}, []step{
-			{func(s *verdict.Store, _ *fakeClock) { fail(s, "Global configuration is expired") },
+			{func(s *verdict.Store, _ *fakeClock) { fail(s, "Global configuration is expired") }, peerA,
 				"down #Global configuration is expired\n", "idle"},
 		}},
-		{"maintenance drains, lifting says ready for ReadyFor, then nothing", Config{Weight: 50}, []step{
-			{healthy, "up 50%\n", "idle"},
-			{maint, "drain\n", "announced"},
-			{wait(time.Minute), "drain\n", "announced"},
-			{unmaint, "up ready 50%\n", "lifting"},
-			{wait(9 * time.Second), "up ready 50%\n", "lifting"},
-			{wait(time.Second), "up 50%\n", "idle"},
+		{"A told drain gets ready once, B never told drain never gets ready", Config{Weight: 50}, []step{
+			{healthy, peerA, "up 50%\n", "idle"},
+			{healthy, peerB, "up 50%\n", "idle"},
+			{maint, peerA, "drain\n", "announced"},
+			{wait(time.Minute), peerA, "drain\n", "announced"},
+			{unmaint, peerB, "up 50%\n", "lifting"},
+			{nil, peerA, "up ready 50%\n", "idle"},
+			{nil, peerA, "up 50%\n", "idle"},
+			{wait(2 * time.Second), peerA, "up 50%\n", "idle"},
+			{wait(2 * time.Second), peerB, "up 50%\n", "idle"},
 		}},
-		{"maint word, failure while lifting keeps ready", Config{MaintenanceWord: "maint", ReadyFor: 4 * time.Second}, []step{
-			{healthy, "up\n", "idle"},
-			{maint, "maint\n", "announced"},
+		{"operator's drain right after maintenance is never lifted", Config{}, []step{
+			{maint, peerA, "drain\n", "announced"},
+			{unmaint, peerA, "up ready\n", "idle"},
+			// The operator drains now: every later answer must leave it alone.
+			{wait(100 * time.Millisecond), peerA, "up\n", "idle"},
+			{wait(2 * time.Second), peerA, "up\n", "idle"},
+			{wait(2 * time.Second), peerA, "up\n", "idle"},
+			{wait(DefaultReadyFor), peerA, "up\n", "idle"},
+		}},
+		{"a peer that never comes back is owed until ReadyFor", Config{ReadyFor: 30 * time.Second}, []step{
+			{maint, peerA, "drain\n", "announced"},
+			{unmaint, peerB, "up\n", "lifting"},
+			{wait(29 * time.Second), peerB, "up\n", "lifting"},
+			{wait(time.Second), peerB, "up\n", "idle"},
+			{nil, peerA, "up\n", "idle"},
+		}},
+		{"maint word, failure while lifting gets ready", Config{MaintenanceWord: "maint"}, []step{
+			{healthy, peerA, "up\n", "idle"},
+			{maint, peerA, "maint\n", "announced"},
 			{func(s *verdict.Store, _ *fakeClock) { s.SetMaintenance(false); fail(s, "ServerConf is not available") },
-				"down ready #ServerConf is not available\n", "lifting"},
-			{wait(4 * time.Second), "down #ServerConf is not available\n", "idle"},
+				peerA, "down ready #ServerConf is not available\n", "idle"},
+			{nil, peerA, "down #ServerConf is not available\n", "idle"},
 		}},
-		{"maintenance again while lifting", Config{}, []step{
-			{healthy, "up\n", "idle"},
-			{maint, "drain\n", "announced"},
-			{unmaint, "up ready\n", "lifting"},
-			{maint, "drain\n", "announced"},
-			{unmaint, "up ready\n", "lifting"},
+		{"maintenance again while lifting: the owed set grows", Config{}, []step{
+			{maint, peerA, "drain\n", "announced"},
+			{unmaint, "", "up\n", "lifting"},
+			{maint, peerB, "drain\n", "announced"},
+			{unmaint, peerA, "up ready\n", "lifting"},
+			{nil, peerA, "up\n", "lifting"},
+			{nil, peerB, "up ready\n", "idle"},
+			{nil, peerB, "up\n", "idle"},
+		}},
+		{"status neither announces nor takes a ready", Config{}, []step{
+			{maint, "", "drain\n", "announced"},
+			{unmaint, "", "up\n", "idle"}, // nobody was told drain: nobody is owed
+			{maint, peerA, "drain\n", "announced"},
+			{unmaint, "", "up\n", "lifting"},
+			{nil, "", "up\n", "lifting"},
+			{nil, peerA, "up ready\n", "idle"},
 		}},
 	}
 	for _, tt := range tests {
@@ -85,16 +123,69 @@ func TestLineStateMachine(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, st := range tt.steps {
-				st.do(store, clock)
-				if got := string(s.Line()); got != st.wantLine {
-					t.Errorf("step %d: line got %q; want %q", i, got, st.wantLine)
+				if st.do != nil {
+					st.do(store, clock)
+				}
+				if got := lineFor(s, st.peer); got != st.wantLine {
+					t.Errorf("step %d (%s): line got %q; want %q", i, st.peer, got, st.wantLine)
 				}
 				if got := s.Phase(); got != st.wantPhase {
-					t.Errorf("step %d: phase got %v; want %v", i, got, st.wantPhase)
+					t.Errorf("step %d (%s): phase got %v; want %v", i, st.peer, got, st.wantPhase)
 				}
 			}
 		})
 	}
+}
+
+// lineFor asks as peer, or through Status (with its trailing newline) when peer is "".
+func lineFor(s *Server, peer string) string {
+	if peer == "" {
+		return s.Status().(map[string]any)["line"].(string) + "\n"
+	}
+	return string(s.Line(peer))
+}
+
+func TestStatusShowsOwedPeers(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	store := newStore(clock)
+	pass(store)
+	s, err := NewWithClock(Config{}, store, func(err error) { t.Error(err) }, clock.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.SetMaintenance(true)
+	s.Line(peerB)
+	s.Line(peerA)
+	store.SetMaintenance(false)
+	st := s.Status().(map[string]any)
+	if got, _ := st["ready_owed_to"].([]string); !slices.Equal(got, []string{peerA, peerB}) {
+		t.Errorf("ready_owed_to got %v; want [%s %s]", st["ready_owed_to"], peerA, peerB)
+	}
+	if st["phase"] != "lifting" || st["line"] != "up" {
+		t.Errorf("status got %v; want phase lifting, line up", st)
+	}
+}
+
+func readState(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// restart starts a new server on the same state file, as after a restart of the daemon:
+// maintenance mode is gone (it is in memory), the announcement is not.
+func restart(t *testing.T, cfg Config, clock *fakeClock) *Server {
+	t.Helper()
+	store := newStore(clock)
+	pass(store)
+	s, err := NewWithClock(cfg, store, func(err error) { t.Error(err) }, clock.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func TestStateFileLiftsOwnDrainAfterRestart(t *testing.T) {
@@ -109,51 +200,89 @@ func TestStateFileLiftsOwnDrainAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := string(s.Line()); got != "drain\n" {
-		t.Fatalf("got %q; want drain", got)
+	if got := lineFor(s, ""); got != "drain\n" {
+		t.Fatalf("status got %q; want drain", got)
 	}
-	if b, err := os.ReadFile(path); err != nil || string(b) != "drain\n" {
-		t.Fatalf("state file got %q, %v; want %q", b, err, "drain\n")
+	if got, want := readState(t, path), "drain\npeers\n"; got != want {
+		t.Fatalf("state file before any peer got %q; want %q", got, want)
+	}
+	for _, p := range []string{peerB, peerA, peerB} {
+		if got := string(s.Line(p)); got != "drain\n" {
+			t.Fatalf("%s got %q; want drain", p, got)
+		}
+	}
+	if got, want := readState(t, path), "drain\npeers "+peerA+" "+peerB+"\n"; got != want {
+		t.Fatalf("state file got %q; want %q", got, want)
 	}
 
-	// Restart: maintenance mode is gone (it is in memory), the announcement is not.
-	store2 := newStore(clock)
-	pass(store2)
-	s2, err := NewWithClock(cfg, store2, func(err error) { t.Error(err) }, clock.now)
-	if err != nil {
-		t.Fatal(err)
+	s2 := restart(t, cfg, clock)
+	const other = "192.0.2.99"
+	for i, tt := range []struct{ peer, want, phase string }{
+		{other, "up\n", "lifting"}, // never told drain
+		{peerA, "up ready\n", "lifting"},
+		{peerA, "up\n", "lifting"},
+	} {
+		if got := string(s2.Line(tt.peer)); got != tt.want || s2.Phase() != tt.phase {
+			t.Fatalf("after restart, step %d (%s): got %q, %s; want %q, %s", i, tt.peer, got, s2.Phase(), tt.want, tt.phase)
+		}
 	}
-	if got := string(s2.Line()); got != "up ready\n" {
-		t.Fatalf("after restart got %q; want %q", got, "up ready\n")
+	if got, want := readState(t, path), "drain\npeers "+peerB+"\n"; got != want {
+		t.Fatalf("state file got %q; want %q", got, want)
 	}
-	clock.advance(DefaultReadyFor)
-	if got := string(s2.Line()); got != "up\n" {
-		t.Fatalf("after ReadyFor got %q; want %q", got, "up\n")
+
+	s3 := restart(t, cfg, clock) // restarted again while lifting: B is still owed
+	if got := string(s3.Line(peerA)); got != "up\n" {
+		t.Fatalf("A after second restart got %q; want up (A had its ready)", got)
+	}
+	if got := string(s3.Line(peerB)); got != "up ready\n" || s3.Phase() != "idle" {
+		t.Fatalf("B after second restart got %q, %s; want up ready, idle", got, s3.Phase())
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatalf("state file still there after lifting: %v", err)
 	}
 
 	// Without a state file of ours, a restart never says ready.
-	store3 := newStore(clock)
-	pass(store3)
-	s3, err := NewWithClock(cfg, store3, nil, clock.now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := string(s3.Line()); got != "up\n" {
+	s4 := restart(t, cfg, clock)
+	if got := string(s4.Line(peerA)); got != "up\n" {
 		t.Fatalf("fresh start got %q; want %q", got, "up\n")
 	}
 }
 
-func TestBadStateFile(t *testing.T) {
+func TestStateFileWithoutPeersFallsBackToReadyFor(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	path := filepath.Join(t.TempDir(), "agentcheck.state")
-	if err := os.WriteFile(path, []byte("sideways\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("drain\n"), 0o600); err != nil { // an older lbagent's file
 		t.Fatal(err)
 	}
-	clock := &fakeClock{t: time.Unix(0, 0)}
-	_, err := NewWithClock(Config{StateFile: path}, newStore(clock), nil, clock.now)
-	if err == nil {
-		t.Fatal("got nil error; want one naming the state file")
+	cfg := Config{StateFile: path, ReadyFor: 20 * time.Second}
+	s := restart(t, cfg, clock)
+	for _, p := range []string{peerA, peerB, peerA} { // unknown owed peers: ready to everyone
+		if got := string(s.Line(p)); got != "up ready\n" {
+			t.Fatalf("%s got %q; want up ready", p, got)
+		}
+	}
+	if got := readState(t, path); got != "drain\n" {
+		t.Fatalf("state file got %q; want it unchanged", got)
+	}
+	clock.advance(20 * time.Second)
+	if got := string(s.Line(peerB)); got != "up\n" || s.Phase() != "idle" {
+		t.Fatalf("after ReadyFor got %q, %s; want up, idle", got, s.Phase())
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("state file still there after lifting: %v", err)
+	}
+}
+
+func TestBadStateFile(t *testing.T) {
+	for _, content := range []string{"sideways\n", "drain\n127.0.0.1\n"} {
+		path := filepath.Join(t.TempDir(), "agentcheck.state")
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		clock := &fakeClock{t: time.Unix(0, 0)}
+		_, err := NewWithClock(Config{StateFile: path}, newStore(clock), nil, clock.now)
+		if err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("%q: got %v; want an error naming the state file", content, err)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -67,26 +68,70 @@ func NewWithClock(cfg Config, store *verdict.Store, onError func(error), now fun
 	return s, nil
 }
 
-// Line returns the current agent-check line, '\n' included, for the health port's /lb.
-// The slice is shared: do not modify it.
-func (s *Server) Line() []byte {
-	line, err := s.m.line(s.store.Load())
-	if err != nil {
-		s.onError(err)
+// Line returns the agent-check line for peer, '\n' included, for the health port's /lb: peer
+// is the remote IP of the HTTP client (see Peer). A "ready" owed to peer counts as delivered
+// with this line. The slice is shared: do not modify it.
+func (s *Server) Line(peer string) []byte {
+	line, ready := s.line(peer)
+	if ready {
+		s.delivered(peer)
 	}
 	return line
 }
 
-// Phase is the state machine's state: idle, announced or lifting (for /status).
-func (s *Server) Phase() string {
-	s.m.mu.Lock()
-	defer s.m.mu.Unlock()
-	return s.m.phase.String()
+// line returns the line for peer and whether it carries a "ready" owed to peer.
+func (s *Server) line(peer string) ([]byte, bool) {
+	line, ready, err := s.m.line(s.store.Load(), peer)
+	if err != nil {
+		s.onError(err)
+	}
+	return line, ready
 }
 
-// Status is what /status shows about the agent-check.
+func (s *Server) delivered(peer string) {
+	if err := s.m.delivered(peer); err != nil {
+		s.onError(err)
+	}
+}
+
+// Phase is the state machine's state: idle, announced or lifting (for /status).
+func (s *Server) Phase() string {
+	p, _, _ := s.m.snapshot()
+	return p.String()
+}
+
+// Status is what /status shows about the agent-check: the phase, the line as a peer that is
+// owed nothing gets it, and the peers still owed "ready" ("owed_to_any_peer" after a restart
+// from a state file that does not name them). It neither announces nor delivers anything.
 func (s *Server) Status() any {
-	return map[string]any{"listen": s.cfg.Listen, "phase": s.Phase(), "line": string(trimNL(s.Line()))}
+	line, _, err := s.m.line(s.store.Load(), "")
+	if err != nil {
+		s.onError(err)
+	}
+	p, owed, anyone := s.m.snapshot()
+	st := map[string]any{"listen": s.cfg.Listen, "phase": p.String(), "line": string(trimNL(line))}
+	if len(owed) > 0 {
+		st["ready_owed_to"] = owed
+	}
+	if anyone {
+		st["ready_owed_to_any_peer"] = true
+	}
+	return st
+}
+
+// Peer is the key under which a connection's peer is owed "ready": the IP of addr without
+// its port (HAProxy's agent checks come from ever new ports), or addr itself if it has no IP.
+func Peer(addr net.Addr) string {
+	switch a := addr.(type) {
+	case *net.TCPAddr:
+		return a.IP.String()
+	case nil:
+		return ""
+	}
+	if host, _, err := net.SplitHostPort(addr.String()); err == nil {
+		return host
+	}
+	return addr.String()
 }
 
 func trimNL(b []byte) []byte {
@@ -153,12 +198,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // answer writes the line and waits briefly for the peer to close first: the peer (HAProxy)
 // closes once it has the line, so the TIME_WAIT state stays on its side, and any agent-send
 // text it wrote is read, so our close never turns into a reset that could drop the line.
+// A "ready" owed to the peer counts as delivered only when the peer closed (or reset) the
+// connection after our line; otherwise it is owed again on the next connection.
 func (s *Server) answer(conn net.Conn) {
 	defer conn.Close()
+	peer := Peer(conn.RemoteAddr())
+	line, ready := s.line(peer)
 	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := conn.Write(s.Line()); err != nil {
+	if _, err := conn.Write(line); err != nil {
 		return
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(lingerLimit))
-	_, _ = io.Copy(io.Discard, io.LimitReader(conn, 4096))
+	_, err := io.Copy(io.Discard, io.LimitReader(conn, 4096))
+	if ready && !errors.Is(err, os.ErrDeadlineExceeded) {
+		s.delivered(peer)
+	}
 }

@@ -28,7 +28,7 @@ const (
 type Server struct {
 	store      *verdict.Store
 	components map[string]func() any
-	lbLine     func() []byte
+	lbLine     func(peer string) []byte
 	gatherer   prometheus.Gatherer
 	now        func() time.Time
 	srv        *fasthttp.Server
@@ -40,8 +40,9 @@ type Server struct {
 type Options struct {
 	// Components add named documents to /status under "components" (sync, replication, ...).
 	Components map[string]func() any
-	// LBLine, when set, serves /lb with the agent-check line (text/plain).
-	LBLine func() []byte
+	// LBLine, when set, serves /lb with the agent-check line (text/plain) for peer, the
+	// client's remote IP (the agent-check says "ready" only to peers it told drain/maint).
+	LBLine func(peer string) []byte
 	// Gatherer serves /metrics; nil disables it.
 	Gatherer prometheus.Gatherer
 	// Now is the clock for ages in /status; default time.Now.
@@ -93,7 +94,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 			return
 		case bytes.Equal(path, pathLB) && s.lbLine != nil:
 			ctx.Response.Header.SetContentTypeBytes(textPlain)
-			ctx.SetBody(s.lbLine())
+			ctx.SetBody(s.lbLine(ctx.RemoteIP().String()))
 			return
 		}
 	}
