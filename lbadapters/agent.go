@@ -21,6 +21,34 @@ type AgentStatus struct {
 	Maintenance bool                     `json:"maintenance"`
 	Time        time.Time                `json:"time"`
 	Checks      map[string][]CheckStatus `json:"checks,omitempty"`
+	Components  AgentComponents          `json:"components,omitzero"`
+}
+
+// AgentComponents are the parts of /status "components" that lbadapter shows. Both are
+// absent (nil) on a primary or standalone node, and on a secondary without that part.
+type AgentComponents struct {
+	Replication *ReplicationStatus `json:"replication,omitempty"`
+	Sync        *SyncStatus        `json:"sync,omitempty"`
+}
+
+// ReplicationStatus is the secondary's serverconf replication watch (components.replication).
+type ReplicationStatus struct {
+	Up         bool    `json:"up"` // the watch could query the local standby
+	Streaming  bool    `json:"streaming"`
+	Paused     bool    `json:"paused"`
+	LagBytes   int64   `json:"lag_bytes"`   // WAL received but not yet replayed
+	LagSeconds float64 `json:"lag_seconds"` // age of the last replayed transaction while behind
+	Error      string  `json:"error,omitempty"`
+}
+
+// SyncStatus is the secondary's config sync worker (components.sync).
+type SyncStatus struct {
+	Paused      bool       `json:"paused"`
+	Connected   bool       `json:"connected"`
+	LastSuccess *time.Time `json:"last_success,omitempty"`
+	AgeSeconds  *float64   `json:"age_seconds,omitempty"` // since the last success; nil before one
+	LastError   string     `json:"last_error,omitempty"`
+	Warning     string     `json:"warning,omitempty"`
 }
 
 // CheckStatus is one entry of the /status document's checks.

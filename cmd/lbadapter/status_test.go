@@ -1,0 +1,72 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/xroad-lb/lbkit/lbadapters"
+)
+
+func f64(v float64) *float64 { return &v }
+
+func TestStatusTable(t *testing.T) {
+	node := func(name, role, addr string) lbadapters.Node {
+		return lbadapters.Node{Name: name, Role: role, Address: addr}
+	}
+	up := func(n int) *lbadapters.ServerState {
+		return &lbadapters.ServerState{State: lbadapters.StateUp, Status: "UP", Sessions: n}
+	}
+	rows := []lbadapters.NodeStatus{
+		{Node: node("ss1", "primary", "127.0.0.2"), Balancer: up(3),
+			Agent: &lbadapters.AgentStatus{State: "healthy", Role: "primary"}},
+		{Node: node("ss2", "secondary", "127.0.0.3"), Balancer: up(0),
+			Agent: &lbadapters.AgentStatus{State: "healthy", Role: "secondary", Components: lbadapters.AgentComponents{
+				Replication: &lbadapters.ReplicationStatus{Up: true, Streaming: true},
+				Sync:        &lbadapters.SyncStatus{Connected: true, AgeSeconds: f64(0.4)},
+			}}},
+		{Node: node("ss3", "secondary", "127.0.0.4"), Balancer: up(1),
+			Agent: &lbadapters.AgentStatus{State: "healthy", Role: "secondary", Components: lbadapters.AgentComponents{
+				Replication: &lbadapters.ReplicationStatus{Up: true, Streaming: true, Paused: true, LagBytes: 12800, LagSeconds: 4.4},
+				Sync:        &lbadapters.SyncStatus{Paused: true, AgeSeconds: f64(330)},
+			}}},
+		{Node: node("ss4", "secondary", "127.0.0.5"), Balancer: &lbadapters.ServerState{State: lbadapters.StateDown, Status: "DOWN"},
+			Agent: &lbadapters.AgentStatus{State: "unhealthy", Role: "secondary", Output: "Server conf replication lag 3145728 bytes, 0s exceeds the limit 1048576 bytes",
+				Components: lbadapters.AgentComponents{
+					Replication: &lbadapters.ReplicationStatus{Up: true, Streaming: true, Paused: true, LagBytes: 3 << 20},
+					Sync:        &lbadapters.SyncStatus{},
+				}}},
+		{Node: node("ss5", "secondary", "127.0.0.6"), Balancer: up(0),
+			Agent: &lbadapters.AgentStatus{State: "healthy", Role: "secondary", Components: lbadapters.AgentComponents{
+				Replication: &lbadapters.ReplicationStatus{Error: "Server conf replication status unavailable"},
+			}}},
+		{Node: node("ss6", "secondary", "127.0.0.7"), Balancer: up(0),
+			AgentErr: errors.New("x"), AgentError: "agent ss6 unreachable at http://127.0.0.7:5588/status: connect: connection refused"},
+	}
+	var out strings.Builder
+	(&cli{stdout: &out}).printTable(rows)
+	want := `NODE  ROLE       ADDRESS    AGENT        BALANCER  SESSIONS  LAG               SYNC AGE      REASON
+ss1   primary    127.0.0.2  healthy      UP        3         -                 -             
+ss2   secondary  127.0.0.3  healthy      UP        0         0B                0s            
+ss3   secondary  127.0.0.4  healthy      UP        1         12.5kB 4s paused  5m30s paused  
+ss4   secondary  127.0.0.5  unhealthy    DOWN      0         3.0MB paused      never         Server conf replication lag 3145728 bytes, 0s exceeds the limit 1048576 bytes
+ss5   secondary  127.0.0.6  healthy      UP        0         ?                 -             
+ss6   secondary  127.0.0.7  unreachable  UP        0         -                 -             agent ss6 unreachable at http://127.0.0.7:5588/status: connect: connection refused
+`
+	if got := out.String(); got != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for _, tt := range []struct {
+		n    int64
+		want string
+	}{
+		{0, "0B"}, {1023, "1023B"}, {1024, "1.0kB"}, {1536, "1.5kB"}, {16 << 20, "16.0MB"}, {5 << 30, "5.0GB"},
+	} {
+		if got := byteSize(tt.n); got != tt.want {
+			t.Errorf("byteSize(%d) = %q; want %q", tt.n, got, tt.want)
+		}
+	}
+}
