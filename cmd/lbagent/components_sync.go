@@ -30,8 +30,11 @@ func configSync(cfg agent.Config, log zerologLogger) (*agent.Component, wiring, 
 	}
 	w.Report = syncReporter(log, scfg)
 	return &agent.Component{
-		Name:       "sync",
-		Checks:     []check.Spec{{Name: sync.CheckName, Run: w.Check, Severity: check.Warning}},
+		Name: "sync",
+		// The check only reads the worker's state: re-read it every interval after a pass and
+		// after a failure alike, so a removed pause file is not reported for failure-ttl (30 s).
+		Checks: []check.Spec{{Name: sync.CheckName, Run: w.Check, Severity: check.Warning,
+			PassTTL: scfg.Interval, FailTTL: scfg.Interval}},
 		Run:        w.Run,
 		Status:     func() any { return w.Status() },
 		Collectors: []prometheus.Collector{w.Metrics()},
