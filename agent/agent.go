@@ -287,7 +287,7 @@ func (a *Agent) logVerdicts(ctx context.Context) {
 					ev = a.log.Warn()
 				}
 				ev.Str("check", c.Name).Str("status", string(c.Status)).Str("was", string(prev.Checks[i].Status)).
-					Str("message", c.Message).Str("detail", c.Detail).Msg("check changed")
+					Str("reason", c.Message).Str("detail", c.Detail).Msg("check changed")
 			}
 		}
 		if !verdict.SameAnswer(prev, cur) {
