@@ -60,8 +60,7 @@ type ClusterNode struct {
 	AdminAddr  string // the agent's admin port (maintenance mode)
 
 	bin, dir string
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	proc     *process
 }
 
 // BuildLBAgent builds ./cmd/lbagent of this module into dir and returns the binary's path.
@@ -290,29 +289,21 @@ func (c *Cluster) Close() error {
 
 // StartAgent starts the node's lbagent and waits until its /status answers.
 func (n *ClusterNode) StartAgent(ctx context.Context) error {
-	if n.cmd != nil {
+	if n.proc != nil {
 		return errors.New("testenv: lbagent already running")
 	}
-	logf, err := os.OpenFile(filepath.Join(n.dir, "lbagent.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	proc, err := startLogged(exec.Command(n.bin, "run", "--xroad-dir", n.XRoad.XRoadDir, "--ocsp-cache-dir", n.XRoad.OCSPDir,
+		"--admin-listen", n.AdminAddr), filepath.Join(n.dir, "lbagent.log"))
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(n.bin, "run", "--xroad-dir", n.XRoad.XRoadDir, "--ocsp-cache-dir", n.XRoad.OCSPDir,
-		"--admin-listen", n.AdminAddr)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("testenv: start lbagent %s: %w", n.Name, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
-	n.cmd, n.exited = cmd, exited
+	n.proc = proc
+	exited := proc.exited
 	client := &http.Client{Timeout: time.Second}
 	for {
 		select {
 		case <-exited:
-			n.cmd = nil
+			n.proc = nil
 			return fmt.Errorf("testenv: lbagent %s exited at start:\n%s", n.Name, n.Log(20))
 		default:
 		}
@@ -331,18 +322,11 @@ func (n *ClusterNode) StartAgent(ctx context.Context) error {
 
 // StopAgent stops the node's lbagent (SIGTERM, then SIGKILL after 10 s).
 func (n *ClusterNode) StopAgent() error {
-	if n.cmd == nil {
+	if n.proc == nil {
 		return nil
 	}
-	pid := n.cmd.Process.Pid
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	select {
-	case <-n.exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		<-n.exited
-	}
-	n.cmd = nil
+	n.proc.stop(syscall.SIGTERM, 10*time.Second)
+	n.proc = nil
 	return nil
 }
 

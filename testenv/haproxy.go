@@ -68,8 +68,7 @@ type HAProxy struct {
 	mu        sync.Mutex
 	opts      HAProxyOptions
 	frontends map[string]string // name -> resolved bind address
-	cmd       *exec.Cmd
-	exited    chan struct{}
+	proc      *process
 }
 
 // NewHAProxy starts HAProxy for a test and stops it at cleanup.
@@ -91,12 +90,8 @@ func StartHAProxy(ctx context.Context, opts HAProxyOptions) (*HAProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := opts.Dir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "testenv-haproxy-"); err != nil {
-			return nil, err
-		}
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := instanceDir(opts.Dir, "testenv-haproxy-")
+	if err != nil {
 		return nil, err
 	}
 	h := &HAProxy{Dir: dir, ConfigPath: filepath.Join(dir, "haproxy.cfg"),
@@ -209,21 +204,11 @@ func (h *HAProxy) start(ctx context.Context) error {
 	if out, err := check.CombinedOutput(); err != nil {
 		return fmt.Errorf("testenv: haproxy -c: %w\n%s", err, out)
 	}
-	logPath := filepath.Join(h.Dir, "haproxy.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	proc, err := startLogged(exec.Command(h.bin, "-W", "-db", "-f", h.ConfigPath), filepath.Join(h.Dir, "haproxy.log"))
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(h.bin, "-W", "-db", "-f", h.ConfigPath)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("testenv: start haproxy: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
-	h.cmd, h.exited = cmd, exited
+	h.proc = proc
 	_, err = h.waitWorker(ctx, 0)
 	return err
 }
@@ -233,7 +218,7 @@ func (h *HAProxy) waitWorker(ctx context.Context, oldPid int) (int, error) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
-		case <-h.exited:
+		case <-h.proc.exited:
 			return 0, fmt.Errorf("testenv: haproxy exited:\n%s", tail(filepath.Join(h.Dir, "haproxy.log"), 20))
 		default:
 		}
@@ -305,12 +290,12 @@ func (h *HAProxy) Reload(ctx context.Context) error {
 		return fmt.Errorf("testenv: haproxy -c: %w\n%s", err, out)
 	}
 	h.mu.Lock()
-	cmd := h.cmd
+	proc := h.proc
 	h.mu.Unlock()
-	if cmd == nil {
+	if proc == nil {
 		return errors.New("testenv: haproxy not running")
 	}
-	if err := cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+	if err := syscall.Kill(proc.pid(), syscall.SIGUSR2); err != nil {
 		return fmt.Errorf("testenv: reload haproxy: %w", err)
 	}
 	_, err = h.waitWorker(ctx, oldPid)
@@ -324,19 +309,11 @@ func (h *HAProxy) Log(lines int) string { return tail(filepath.Join(h.Dir, "hapr
 func (h *HAProxy) Stop() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.cmd == nil {
+	if h.proc == nil {
 		return nil
 	}
-	pid := h.cmd.Process.Pid
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	select {
-	case <-h.exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		<-h.exited
-	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL) // leftover workers of the group, if any
-	h.cmd = nil
+	h.proc.stop(syscall.SIGTERM, 10*time.Second)
+	h.proc = nil
 	return nil
 }
 

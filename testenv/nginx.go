@@ -29,8 +29,7 @@ type NginxOptions struct {
 type Nginx struct {
 	Dir  string
 	Conf string
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *process
 }
 
 // NewNginx starts nginx for a test and stops it at cleanup.
@@ -77,21 +76,14 @@ http {
     %[4]s
 }
 `, o.Main, o.Workers, dir, o.HTTP)
-	n := &Nginx{Dir: dir, Conf: filepath.Join(dir, "nginx.conf"), done: make(chan struct{})}
+	n := &Nginx{Dir: dir, Conf: filepath.Join(dir, "nginx.conf")}
 	if err := os.WriteFile(n.Conf, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	n.cmd = exec.Command(bin, "-p", dir, "-c", n.Conf, "-g", "daemon off;")
-	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logf, err := os.Create(filepath.Join(dir, "stderr.log"))
-	if err != nil {
+	if n.proc, err = startLogged(exec.Command(bin, "-p", dir, "-c", n.Conf, "-g", "daemon off;"),
+		filepath.Join(dir, "stderr.log")); err != nil {
 		return nil, err
 	}
-	n.cmd.Stdout, n.cmd.Stderr = logf, logf
-	if err := n.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("testenv: start nginx: %w", err)
-	}
-	go func() { _ = n.cmd.Wait(); logf.Close(); close(n.done) }()
 	if o.WaitFor != "" {
 		deadline := time.Now().Add(10 * time.Second)
 		for {
@@ -101,7 +93,7 @@ http {
 				break
 			}
 			select {
-			case <-n.done:
+			case <-n.proc.exited:
 				return nil, fmt.Errorf("testenv: nginx exited:\n%s\n%s", tail(filepath.Join(dir, "stderr.log"), 20), tail(filepath.Join(dir, "error.log"), 20))
 			default:
 			}
@@ -117,16 +109,10 @@ http {
 
 // Reload makes nginx re-read its configuration gracefully (old workers finish their
 // connections).
-func (n *Nginx) Reload() error { return n.cmd.Process.Signal(syscall.SIGHUP) }
+func (n *Nginx) Reload() error { return syscall.Kill(n.proc.pid(), syscall.SIGHUP) }
 
 // Close stops nginx (quick shutdown) and removes its directory.
 func (n *Nginx) Close() error {
-	_ = n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
-		<-n.done
-	}
+	n.proc.stop(syscall.SIGTERM, 10*time.Second)
 	return os.RemoveAll(n.Dir)
 }

@@ -45,8 +45,7 @@ type Postgres struct {
 	owner    *account
 
 	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
+	proc   *process
 	frozen bool
 }
 
@@ -108,12 +107,8 @@ func StartPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error)
 			return nil, err
 		}
 	}
-	dir := opts.Dir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "testenv-pg-"); err != nil {
-			return nil, err
-		}
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := instanceDir(opts.Dir, "testenv-pg-")
+	if err != nil {
 		return nil, err
 	}
 	p := &Postgres{Host: opts.Host, Port: opts.Port, Password: opts.Password, Dir: dir,
@@ -197,7 +192,7 @@ func (p *Postgres) SuperuserURL(db string) string { return p.URL("postgres", p.P
 func (p *Postgres) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd != nil {
+	if p.proc != nil {
 		return errors.New("testenv: postgres already running")
 	}
 	if err := p.owner.chownTree(p.Dir); err != nil {
@@ -209,28 +204,22 @@ func (p *Postgres) Start(ctx context.Context) error {
 		}
 	}
 	logPath := filepath.Join(p.Dir, "postgres.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
 	cmd := exec.Command(filepath.Join(p.bin, "postgres"), "-D", p.DataDir,
 		"-c", "listen_addresses="+p.Host, "-p", strconv.Itoa(p.Port),
 		"-c", "unix_socket_directories="+p.Dir, "-c", "fsync=off")
 	p.owner.apply(cmd)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("testenv: start postgres: %w", err)
+	proc, err := startLogged(cmd, logPath)
+	if err != nil {
+		return err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
-	p.cmd, p.exited, p.frozen = cmd, exited, false
+	exited := proc.exited
+	p.proc, p.frozen = proc, false
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
 		case <-exited:
-			p.cmd = nil
+			p.proc = nil
 			return fmt.Errorf("testenv: postgres exited at start:\n%s", tail(logPath, 20))
 		default:
 		}
@@ -258,31 +247,31 @@ func (p *Postgres) Kill() error { return p.signalAndWait(syscall.SIGKILL, 10*tim
 func (p *Postgres) Freeze() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd == nil {
+	if p.proc == nil {
 		return errors.New("testenv: postgres not running")
 	}
 	p.frozen = true
-	return signalTree(p.cmd.Process.Pid, syscall.SIGSTOP)
+	return signalTree(p.proc.pid(), syscall.SIGSTOP)
 }
 
 // Thaw resumes a frozen server with SIGCONT.
 func (p *Postgres) Thaw() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd == nil {
+	if p.proc == nil {
 		return errors.New("testenv: postgres not running")
 	}
 	p.frozen = false
-	return signalTree(p.cmd.Process.Pid, syscall.SIGCONT)
+	return signalTree(p.proc.pid(), syscall.SIGCONT)
 }
 
 func (p *Postgres) signalAndWait(sig syscall.Signal, wait time.Duration) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd == nil {
+	if p.proc == nil {
 		return nil
 	}
-	pid := p.cmd.Process.Pid
+	pid := p.proc.pid()
 	if p.frozen {
 		_ = signalTree(pid, syscall.SIGCONT)
 		p.frozen = false
@@ -293,12 +282,12 @@ func (p *Postgres) signalAndWait(sig syscall.Signal, wait time.Duration) error {
 		_ = syscall.Kill(pid, sig)
 	}
 	select {
-	case <-p.exited:
+	case <-p.proc.exited:
 	case <-time.After(wait):
 		_ = signalTree(pid, syscall.SIGKILL)
-		<-p.exited
+		<-p.proc.exited
 	}
-	p.cmd = nil
+	p.proc = nil
 	return nil
 }
 

@@ -8,39 +8,50 @@ import (
 	"syscall"
 )
 
-// signalTree sends sig to pid and then to all its descendants (PostgreSQL's backends call
-// setsid, so a process group signal does not reach them). The parent goes first, so a
-// stopped or killed parent starts no new child in between.
+// signalTree sends sig to pid and then to all its descendants (PostgreSQL's backends and
+// sshd's sessions call setsid, so a process group signal does not reach them). The parent
+// goes first, so a stopped or killed parent starts no new child in between.
 func signalTree(pid int, sig syscall.Signal) error {
-	kids := children(pid)
+	kids := descendants(pid)
 	err := syscall.Kill(pid, sig)
 	for _, k := range kids {
-		_ = signalTree(k, sig)
+		_ = syscall.Kill(k, sig)
 	}
 	return err
 }
 
-// children lists the direct children of pid from /proc.
-func children(pid int) []int {
+// descendants lists the process ids below pid, read from /proc.
+func descendants(pid int) []int {
+	parent := map[int]int{}
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var out []int
 	for _, s := range stats {
 		b, err := os.ReadFile(s)
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid ...; comm may contain spaces, so split after the last ')'.
+		// pid (comm) state ppid ...; comm may hold spaces, so cut after the last ')'.
 		i := strings.LastIndexByte(string(b), ')')
 		if i < 0 {
 			continue
 		}
 		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 {
+		p, perr := strconv.Atoi(filepath.Base(filepath.Dir(s)))
+		if len(f) < 2 || perr != nil {
 			continue
 		}
-		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
-			if c, err := strconv.Atoi(filepath.Base(filepath.Dir(s))); err == nil {
-				out = append(out, c)
+		if pp, err := strconv.Atoi(f[1]); err == nil {
+			parent[p] = pp
+		}
+	}
+	var out []int
+	for p := range parent {
+		for q := parent[p]; q > 1; q = parent[q] {
+			if q == pid {
+				out = append(out, p)
+				break
+			}
+			if _, ok := parent[q]; !ok {
+				break
 			}
 		}
 	}

@@ -50,10 +50,9 @@ type SSHD struct {
 	KnownHostsPath string        // a known_hosts file that lists HostKey for Addr
 	Dir            string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	log    string
+	mu   sync.Mutex
+	proc *process
+	log  string
 }
 
 // NewSSHD starts sshd for a test and stops it at cleanup.
@@ -95,12 +94,8 @@ func StartSSHD(ctx context.Context, opts SSHDOptions) (*SSHD, error) {
 			return nil, err
 		}
 	}
-	dir := opts.Dir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "testenv-sshd-"); err != nil {
-			return nil, err
-		}
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := instanceDir(opts.Dir, "testenv-sshd-")
+	if err != nil {
 		return nil, err
 	}
 	// sshd refuses to start without its privilege separation directory.
@@ -190,28 +185,19 @@ func writeKeyPair(path, comment string) (ssh.PublicKey, error) {
 }
 
 func (s *SSHD) start(ctx context.Context, bin, confPath string) error {
-	logf, err := os.OpenFile(s.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	// sshd must be started by its absolute path (it re-executes itself per connection).
+	proc, err := startLogged(exec.Command(bin, "-D", "-e", "-f", confPath), s.log)
 	if err != nil {
 		return err
 	}
-	// sshd must be started by its absolute path (it re-executes itself per connection).
-	cmd := exec.Command(bin, "-D", "-e", "-f", confPath)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("testenv: start sshd: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
 	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
+	s.proc = proc
 	s.mu.Unlock()
 
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
-		case <-exited:
+		case <-proc.exited:
 			return fmt.Errorf("testenv: sshd exited at start:\n%s", tail(s.log, 20))
 		default:
 		}
@@ -246,10 +232,10 @@ func (s *SSHD) Log() string { return tail(s.log, 40) }
 func (s *SSHD) PID() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
+	if s.proc == nil {
 		return 0
 	}
-	return s.cmd.Process.Pid
+	return s.proc.pid()
 }
 
 // Kill kills the listening sshd and every session process it started (they call setsid, so
@@ -257,21 +243,18 @@ func (s *SSHD) PID() int {
 func (s *SSHD) Kill() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
+	if s.proc == nil {
 		return nil
 	}
-	pid := s.cmd.Process.Pid
+	pid := s.proc.pid()
 	_ = syscall.Kill(pid, syscall.SIGSTOP) // no new children while we collect them
-	procs := append(descendants(pid), pid)
-	for _, p := range procs {
-		_ = syscall.Kill(p, syscall.SIGKILL)
-	}
+	_ = signalTree(pid, syscall.SIGKILL)
 	select {
-	case <-s.exited:
+	case <-s.proc.exited:
 	case <-time.After(10 * time.Second):
 		return errors.New("testenv: sshd did not exit after SIGKILL")
 	}
-	s.cmd = nil
+	s.proc = nil
 	return nil
 }
 
@@ -282,45 +265,4 @@ func (s *SSHD) Close() error {
 		err = rmErr
 	}
 	return err
-}
-
-// descendants lists the process ids below pid, read from /proc.
-func descendants(pid int) []int {
-	parent := map[int]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold spaces, so cut after the last ')'.
-		i := strings.LastIndexByte(string(b), ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		if pp, err := strconv.Atoi(f[1]); err == nil {
-			parent[p] = pp
-		}
-	}
-	var out []int
-	for p := range parent {
-		for q := parent[p]; q > 1; q = parent[q] {
-			if q == pid {
-				out = append(out, p)
-				break
-			}
-			if _, ok := parent[q]; !ok {
-				break
-			}
-		}
-	}
-	return out
 }
