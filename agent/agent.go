@@ -20,6 +20,7 @@ import (
 	"github.com/xroad-lb/lbkit/agent/check"
 	"github.com/xroad-lb/lbkit/agent/healthport"
 	"github.com/xroad-lb/lbkit/agent/verdict"
+	"github.com/xroad-lb/lbkit/agent/xroad"
 	"github.com/xroad-lb/lbkit/agent/xroadcheck"
 )
 
@@ -86,7 +87,9 @@ func New(cfg Config, log zerolog.Logger, components ...Component) (*Agent, error
 
 func (a *Agent) xroadChecks() []check.Spec {
 	c := a.cfg
-	a.serverconf = xroadcheck.NewServerConf(c.ServerConf)
+	a.serverconf = xroadcheck.NewServerConf(c.ServerConf, func() (xroad.DBSettings, error) {
+		return xroad.ReadDBProperties(c.XRoadDir, "serverconf")
+	})
 	specs := []check.Spec{
 		{Name: xroadcheck.NameGlobalConf, Run: xroadcheck.GlobalConf(c.XRoadDir, a.clock)},
 		{Name: xroadcheck.NameAuthKey, Run: xroadcheck.AuthKeyOCSP(c.XRoadDir, c.OCSPCacheDir, a.clock)},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -333,4 +334,45 @@ func TestMetricsAndStatusDocument(t *testing.T) {
 			t.Errorf("/metrics: want %q in\n%s", s, body)
 		}
 	}
+}
+
+func TestServerConfFollowsDBPropertiesAndKeepsLastGood(t *testing.T) {
+	db, node := newDBNode(t, testenv.NodeOptions{})
+	r := startAgent(t, node)
+	r.waitHealth(200, "")
+	ctx := context.Background()
+	props := node.XRoadDir + "/db.properties"
+	good, err := os.ReadFile(props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reconnect := func() {
+		t.Helper()
+		if err := db.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		r.waitHealth(500, "ServerConf is not available\n")
+		if err := db.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A malformed db.properties: the check reconnects with the last good settings.
+	if err := os.WriteFile(props, []byte("serverconf.hibernate.connection.url = jdbc:mysql://nowhere/db\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	reconnect()
+	r.waitHealth(200, "")
+	// A new password in the database and in db.properties: the next connection uses it.
+	if err := db.Exec(ctx, "postgres", "ALTER ROLE serverconf PASSWORD 'rotated-pw'"); err != nil {
+		t.Fatal(err)
+	}
+	rotated := strings.Replace(string(good), "password = "+node.DBPassword, "password = rotated-pw", 1)
+	if rotated == string(good) {
+		t.Fatal("test setup: password line not found in db.properties")
+	}
+	if err := os.WriteFile(props, []byte(rotated), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	reconnect()
+	r.waitHealth(200, "")
 }

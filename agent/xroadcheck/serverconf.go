@@ -14,19 +14,29 @@ import (
 // ServerConf checks the serverconf database with a real query over one kept connection, so
 // its query rate depends on the check schedule only, never on the probe rate.
 type ServerConf struct {
-	settings xroad.DBSettings
+	reload   func() (xroad.DBSettings, error)
 	mu       sync.Mutex // the runner never overlaps runs; this guards Close against Run
+	settings xroad.DBSettings
 	conn     *pgx.Conn
 }
 
-// NewServerConf returns the check for the database in settings (from db.properties).
-func NewServerConf(settings xroad.DBSettings) *ServerConf { return &ServerConf{settings: settings} }
+// NewServerConf returns the check for the database in settings (from db.properties). Before
+// each new connection it calls reload (when not nil) to pick up a changed db.properties; if
+// that fails, it keeps using the last good settings.
+func NewServerConf(settings xroad.DBSettings, reload func() (xroad.DBSettings, error)) *ServerConf {
+	return &ServerConf{settings: settings, reload: reload}
+}
 
 // Run is the check.Func.
 func (s *ServerConf) Run(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conn == nil || s.conn.IsClosed() {
+		if s.reload != nil {
+			if fresh, err := s.reload(); err == nil {
+				s.settings = fresh
+			}
+		}
 		cfg, err := pgx.ParseConfig(s.settings.ConnString())
 		if err != nil {
 			return check.Fail(MsgServerConfDown, fmt.Errorf("%s: %w", s.settings, err))
