@@ -241,6 +241,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		_ = a.health.Shutdown(sctx)
 	}
 	_ = a.admin.Shutdown(sctx)
+	// A server whose Serve had not started yet when Shutdown ran would serve on: closing the
+	// listeners ends every accept loop, started or not.
+	closeAll(append(a.healthLns, a.adminLn))
 	wg.Wait()
 	a.serverconf.Close()
 	a.log.Info().Msg("stopped")

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -375,4 +376,31 @@ func TestServerConfFollowsDBPropertiesAndKeepsLastGood(t *testing.T) {
 	}
 	reconnect()
 	r.waitHealth(200, "")
+}
+
+func TestRunReturnsWhenAServiceFailsAtOnce(t *testing.T) {
+	_, node := newDBNode(t, testenv.NodeOptions{})
+	for i := 0; i < 20; i++ { // the failure races the servers' start; try it many times
+		cfg, err := LoadConfig(Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: "127.0.0.1:0",
+			HealthListen: "127.0.0.1:0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := New(cfg, zerolog.New(io.Discard))
+		if err != nil {
+			t.Fatal(err)
+		}
+		boom := errors.New("listen 127.0.0.1:5589: address already in use")
+		a.AddService("agent-check", func(context.Context) error { return boom })
+		done := make(chan error, 1)
+		go func() { done <- a.Run(context.Background()) }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, boom) {
+				t.Fatalf("Run returned %v; want the service's error", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("round %d: Run did not return after a service failed", i)
+		}
+	}
 }
