@@ -40,6 +40,7 @@ type Config struct {
 	HSMCheck                            bool    // [proxy] hsm-health-check-enabled (not supported: logged)
 	TCPChecks                           []TCPCheck
 	MaintenanceStateFile                string
+	MaxProcs                            int // CPUs the daemon may use at once (GOMAXPROCS); 0 = all
 	Settings                            *xroad.Settings // lbagent.ini + node.ini, for components
 }
 
@@ -107,6 +108,13 @@ func LoadConfig(f Flags) (Config, error) {
 	}
 	if c.TCPChecks, err = parseTCPChecks(s); err != nil {
 		return c, err
+	}
+	if v := s.String(Section, "max-procs", "1"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return c, s.Error(Section, "max-procs", "want a number of CPUs (0 = all)")
+		}
+		c.MaxProcs = n
 	}
 	c.MaintenanceStateFile = s.String(Section, "maintenance-state-file", "")
 	if f.MaintenanceStateFile != "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -37,6 +38,7 @@ lbagent's own settings live in conf.d/lbagent.ini (cluster-wide) and conf.d/node
   failure-ttl = 30s              how long a failure is kept before the check runs again
   tcp-checks = proxy=127.0.0.1:5500, signer=127.0.0.1:5558   local ports that must accept connections
   maintenance-state-file = /var/lib/lbagent/maintenance      keep maintenance mode across restarts (off by default)
+  max-procs = 1                  CPUs the agent uses at once (0 = all; the GOMAXPROCS variable wins)
 
 The health port answers any method and path as X-Road does: 200 with an empty body, 500 with the
 first failing check's message, 503 "Health check interface is in maintenance mode." in maintenance.
@@ -56,6 +58,12 @@ The admin port (127.0.0.1:5566) takes GET /maintenance?targetState=true|false.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "configuration OK: role %s, health %s, admin %s, serverconf %s\n",
 					cfg.Role, healthDesc(cfg), cfg.AdminListen, cfg.ServerConf)
 				return nil
+			}
+			// One CPU by default: the agent shares the node with X-Road's proxy, and one core
+			// answers well over 100,000 probes a second (BENCHMARKS.md); fewer cores also
+			// mean fewer cross-core wake-ups per probe. GOMAXPROCS in the environment wins.
+			if os.Getenv("GOMAXPROCS") == "" && cfg.MaxProcs > 0 {
+				runtime.GOMAXPROCS(cfg.MaxProcs)
 			}
 			components, services, err := buildComponents(cfg, log)
 			if err != nil {
