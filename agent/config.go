@@ -40,7 +40,7 @@ type Config struct {
 	HSMCheck                            bool    // [proxy] hsm-health-check-enabled (not supported: logged)
 	TCPChecks                           []TCPCheck
 	MaintenanceStateFile                string
-	MaxProcs                            int // CPUs the daemon may use at once (GOMAXPROCS); 0 = all
+	MaxProcs                            int             // CPUs the daemon may use at once (GOMAXPROCS); 0 = all
 	Settings                            *xroad.Settings // lbagent.ini + node.ini, for components
 }
 
