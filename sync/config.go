@@ -32,6 +32,10 @@ type Config struct {
 	IOTimeout        time.Duration // a pass fails when no data arrives for this long
 	MaxAgeWarning    time.Duration // Check warns when the last success is older
 	Parallel         int           // files fetched at the same time
+	// FullScan is the time between full listings of the primary. In between, a pass
+	// lists only directories whose mtime moved, so a file rewritten in place (no rename)
+	// or chmod-ed is seen within FullScan; one replaced by rename within Interval.
+	FullScan time.Duration
 }
 
 // Defaults for a secondary set up as in the X-Road load-balancer guide.
@@ -46,6 +50,7 @@ const (
 	DefaultIO            = 10 * time.Second
 	DefaultMaxAgeWarning = 5 * time.Minute
 	DefaultParallel      = 16
+	DefaultFullScan      = 10 * time.Second
 )
 
 // DefaultIdentities are tried in order when Identity is empty (the xroad user's keys).
@@ -58,6 +63,7 @@ func DefaultConfig() Config {
 		Interval: DefaultInterval, Excludes: append([]string(nil), DefaultExcludes...),
 		PauseFile: DefaultPauseFile, LogFile: DefaultLogFile, ConnectTimeout: DefaultConnect,
 		IOTimeout: DefaultIO, MaxAgeWarning: DefaultMaxAgeWarning, Parallel: DefaultParallel,
+		FullScan: DefaultFullScan,
 	}
 }
 
@@ -125,6 +131,8 @@ func (c *Config) set(key, v string) error {
 		c.IOTimeout, err = parseDuration(v)
 	case "max-age-warning":
 		c.MaxAgeWarning, err = parseDuration(v)
+	case "full-scan-interval":
+		c.FullScan, err = parseDuration(v)
 	case "parallel":
 		c.Parallel, err = strconv.Atoi(v)
 		if err != nil || c.Parallel < 1 {

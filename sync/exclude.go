@@ -30,6 +30,11 @@ type excludeRule struct {
 	pattern string
 	dirOnly bool
 	re      *regexp.Regexp
+	// Fast paths for the common patterns, checked without the regexp (a full listing
+	// matches every entry against every rule): lit is a pattern without wildcards
+	// ("db.properties", "/globalconf"), suffix one of the form "*.tmp".
+	kind byte // 0 = regexp, 'a' = anchored literal, 'l' = literal, 's' = "*"+suffix
+	lit  string
 }
 
 // NewExcludes compiles patterns; an empty or malformed pattern is an error.
@@ -56,6 +61,15 @@ func compileExclude(p string) (excludeRule, error) {
 	body = strings.TrimLeft(body, "/")
 	if body == "" {
 		return r, fmt.Errorf("pattern %q: %w", p, ErrBadPattern)
+	}
+	switch {
+	case !strings.ContainsAny(body, `*?[\`):
+		r.lit, r.kind = body, 'l'
+		if anchored {
+			r.kind = 'a'
+		}
+	case strings.HasPrefix(body, "*") && !strings.ContainsAny(body[1:], `*?[\/`):
+		r.lit, r.kind = body[1:], 's'
 	}
 	var b strings.Builder
 	if anchored {
@@ -115,7 +129,18 @@ func (e *Excludes) Match(rel string, isDir bool) bool {
 		if r.dirOnly && !isDir {
 			continue
 		}
-		if r.re.MatchString(rel) {
+		var m bool
+		switch r.kind {
+		case 'a':
+			m = rel == r.lit
+		case 'l':
+			m = rel == r.lit || strings.HasSuffix(rel, r.lit) && rel[len(rel)-len(r.lit)-1] == '/'
+		case 's':
+			m = strings.HasSuffix(rel, r.lit)
+		default:
+			m = r.re.MatchString(rel)
+		}
+		if m {
 			return true
 		}
 	}

@@ -19,6 +19,9 @@ type Result struct {
 	NetSent  int64     // bytes written to the network during the pass
 	Total    int64     // total size of the primary's regular files (after excludes)
 	Files    int       // entries on the primary (after excludes)
+	FullList bool      // the primary's whole tree was listed (else only changed directories)
+	Listed   int       // directories listed on the primary (READDIR)
+	Checked  int       // directories only checked for changes (LSTAT)
 }
 
 // fullLocalWalk bounds how long local edits made in place can go unnoticed.
@@ -33,6 +36,7 @@ type Syncer struct {
 	keepOwner bool
 	sess      *session
 	local     localCache
+	remote    remoteCache
 	now       func() time.Time
 }
 
@@ -46,21 +50,27 @@ func NewSyncer(cfg Config) (*Syncer, error) {
 	if cfg.Parallel < 1 {
 		cfg.Parallel = DefaultParallel
 	}
+	if cfg.FullScan <= 0 {
+		cfg.FullScan = DefaultFullScan
+	}
 	return &Syncer{cfg: cfg, target: target, ex: ex, keepOwner: os.Geteuid() == 0, now: time.Now,
-		local: localCache{fullEvery: fullLocalWalk}}, nil
+		local:  localCache{fullEvery: fullLocalWalk},
+		remote: remoteCache{fullEvery: cfg.FullScan, settle: remoteSettle}}, nil
 }
 
 // Connected reports whether the SSH connection is open.
 func (s *Syncer) Connected() bool { return s.sess != nil }
 
-// Close drops the SSH connection.
+// Close drops the SSH connection; the next pass reconnects and lists the whole primary.
 func (s *Syncer) Close() error {
 	s.sess.close()
 	s.sess = nil
+	s.remote.invalidate()
 	return nil
 }
 
-// Pass runs one pass: list the primary's tree, compare it with the target, stage every
+// Pass runs one pass: list the primary's tree (or only its changed directories, see
+// remoteCache), compare it with the target, stage every
 // changed file, then commit them all at once. A pass that fails leaves the target as it
 // was. The connection is kept for the next pass, or dropped after an error.
 func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
@@ -86,7 +96,8 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 	// Remote phase, under the I/O timeout: no data for IOTimeout closes the connection,
 	// which fails every outstanding SFTP request.
 	stopWatch := s.watch(ctx, sess)
-	remote, err := listRemote(ctx, sess.sftp, s.cfg.Source, s.ex, s.cfg.Parallel)
+	remote, ls, err := s.remote.list(ctx, sess.sftp, s.cfg.Source, s.ex, s.cfg.Parallel, res.Start)
+	res.FullList, res.Listed, res.Checked = ls.full, ls.dirs, ls.stats
 	if err != nil {
 		stopWatch()
 		return res, s.timeoutErr(sess, err)

@@ -129,7 +129,6 @@ func makePlan(remote, local Tree, keepOwner bool) *Plan {
 			}
 		}
 	}
-	p.dirTimes(remote, local)
 	// Local entries the primary no longer has; a refused remote symlink keeps what is here.
 	var gone []string
 	for rel := range local {
@@ -146,6 +145,7 @@ func makePlan(remote, local Tree, keepOwner bool) *Plan {
 		p.Remove = append(p.Remove, l)
 		p.Items = append(p.Items, Item{Code: "*deleting", Path: rel, Dir: l.Mode.IsDir()})
 	}
+	p.dirTimes(remote, local) // after the deletions: they move their directories' times too
 	sort.SliceStable(p.Items, func(i, j int) bool { return p.Items[i].Path < p.Items[j].Path })
 	return p
 }

@@ -22,7 +22,7 @@ type rig struct {
 	cfg      Config
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	s := testenv.NewSSHD(t, testenv.SSHDOptions{})
 	dir := t.TempDir()
@@ -39,7 +39,7 @@ func newRig(t *testing.T) *rig {
 	return r
 }
 
-func (r *rig) write(t *testing.T, rel, content string, mode fs.FileMode) {
+func (r *rig) write(t testing.TB, rel, content string, mode fs.FileMode) {
 	t.Helper()
 	p := filepath.Join(r.src, rel)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -53,7 +53,7 @@ func (r *rig) write(t *testing.T, rel, content string, mode fs.FileMode) {
 	}
 }
 
-func (r *rig) worker(t *testing.T) *Worker {
+func (r *rig) worker(t testing.TB) *Worker {
 	t.Helper()
 	w, err := NewWorker(r.cfg)
 	if err != nil {

@@ -102,13 +102,17 @@ func statT(fi fs.FileInfo) (*syscall.Stat_t, bool) {
 type remoteFS interface {
 	ReadDirContext(ctx context.Context, p string) ([]os.FileInfo, error)
 	ReadLink(p string) (string, error)
+	Stat(p string) (os.FileInfo, error)
+	Lstat(p string) (os.FileInfo, error)
 }
 
-// listRemote walks the primary's tree with ReadDir (one SFTP round trip per 100 entries,
-// attributes included), several directories at a time. A name the server returns that is
-// not a single path component is ErrUnsafePath.
-func listRemote(ctx context.Context, c remoteFS, root string, ex *Excludes, parallel int) (Tree, error) {
-	t := Tree{}
+// walkRemote lists the directories tops ("" = root) of the primary's tree and everything
+// below them with ReadDir (one SFTP round trip per 100 entries, attributes included),
+// several directories at a time. The tree holds the entries below the tops, not the tops
+// themselves; n counts the directories listed. A name the server returns that is not a
+// single path component is ErrUnsafePath.
+func walkRemote(ctx context.Context, c remoteFS, root string, tops []string, ex *Excludes, parallel int) (t Tree, n int, err error) {
+	t = Tree{}
 	var (
 		mu       gosync.Mutex
 		wg       gosync.WaitGroup
@@ -136,6 +140,9 @@ func listRemote(ctx context.Context, c remoteFS, root string, ex *Excludes, para
 			fail(fmt.Errorf("read remote directory %s: %w", dir, err))
 			return
 		}
+		mu.Lock()
+		n++
+		mu.Unlock()
 		for _, fi := range infos {
 			name := fi.Name()
 			if !validName(name) {
@@ -162,13 +169,15 @@ func listRemote(ctx context.Context, c remoteFS, root string, ex *Excludes, para
 			}
 		}
 	}
-	wg.Add(1)
-	go walk("")
+	for _, top := range tops {
+		wg.Add(1)
+		go walk(top)
+	}
 	wg.Wait()
 	if firstErr != nil {
-		return nil, firstErr
+		return nil, n, firstErr
 	}
-	return t, nil
+	return t, n, nil
 }
 
 func entryFromRemote(rel string, fi os.FileInfo) Entry {

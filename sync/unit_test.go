@@ -141,13 +141,13 @@ func TestLoadConfig(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	write(dir, "lbagent.ini", "[sync]\nprimary = ss1:2222\ninterval = 2s\nexclude = a, /b\nio-timeout = 15\n")
+	write(dir, "lbagent.ini", "[sync]\nprimary = ss1:2222\ninterval = 2s\nexclude = a, /b\nio-timeout = 15\nfull-scan-interval = 30s\n")
 	write(dir, "node.ini", "[node]\ntype=slave\n[sync]\nprimary = ss9\n")
 	c, err := LoadConfig(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Primary != "ss9" || c.Interval != 2*time.Second || c.IOTimeout != 15*time.Second ||
+	if c.Primary != "ss9" || c.Interval != 2*time.Second || c.IOTimeout != 15*time.Second || c.FullScan != 30*time.Second ||
 		strings.Join(c.Excludes, " ") != "a /b" || c.User != DefaultUser {
 		t.Errorf("config = %+v; want node.ini's primary over lbagent.ini's, the rest from lbagent.ini and defaults", c)
 	}
@@ -159,6 +159,7 @@ func TestLoadConfig(t *testing.T) {
 		{"[sync]\ncolour = red\n", "lbagent.ini: [sync] colour: unknown key"},
 		{"[sync]\naccept-new-host-key = maybe\n", `[sync] accept-new-host-key: "maybe" is not true or false`},
 		{"[sync]\nparallel = 0\n", `[sync] parallel: "0" is not a positive number`},
+		{"[sync]\nfull-scan-interval = 0\n", `[sync] full-scan-interval: "0" is not a positive duration`},
 	} {
 		d := t.TempDir()
 		write(d, "lbagent.ini", tt.body)
@@ -234,5 +235,33 @@ func TestLogFormat(t *testing.T) {
 	}
 	if got := (Item{Code: "cL+++++++++", Path: "a", Link: "b"}).String(); got != "cL+++++++++ a -> b" {
 		t.Errorf("symlink item = %q", got)
+	}
+}
+
+// The literal and "*suffix" fast paths agree with the rule's regexp.
+func TestExcludeFastPaths(t *testing.T) {
+	patterns := []string{"db.properties", "/globalconf", "/conf.d/node.ini", "conf.d/x", "*.tmp", "cache/", "/a/"}
+	ex, err := NewExcludes(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{"db.properties", "a/db.properties", "xdb.properties", "a/xdb.properties", "globalconf",
+		"x/globalconf", "conf.d/node.ini", "y/conf.d/node.ini", "conf.d/x", "y/conf.d/x", "yconf.d/x",
+		"a.tmp", "d/b.tmp", ".tmp", "a.tmpl", "cache", "q/cache", "a", "b/a", "tmp"}
+	fast := 0
+	for _, r := range ex.rules {
+		if r.kind == 0 {
+			continue
+		}
+		fast++
+		for _, p := range paths {
+			one := &Excludes{rules: []excludeRule{r}}
+			if got, want := one.Match(p, true), r.re.MatchString(p); got != want {
+				t.Errorf("pattern %q, path %q: fast path %v; regexp %v", r.pattern, p, got, want)
+			}
+		}
+	}
+	if fast != len(patterns) {
+		t.Errorf("%d of %d patterns on a fast path; want all", fast, len(patterns))
 	}
 }

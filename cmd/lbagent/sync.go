@@ -36,7 +36,8 @@ Without --once it keeps one SSH connection open and runs a pass every --interval
 a change on the primary reaches this node in about a second. "lbagent run" runs the same
 worker on secondaries; run this command instead only where the daemon does not run.
 
-Each pass lists the primary's tree, compares size, modification time, permissions (and
+Each pass lists the primary's tree (between full listings every --full-scan-interval,
+only the directories whose time moved), compares size, modification time, permissions (and
 owner and group when running as root) with this node's, downloads what changed into
 <target>/.lbagent-sync/, and only when every file has arrived renames them into place and
 deletes what the primary no longer has. A pass that fails changes nothing.
@@ -117,6 +118,7 @@ Exit codes with --once: 0 the pass succeeded, 1 it failed (nothing was changed),
 	f.DurationVar(&cfg.IOTimeout, "io-timeout", def.IOTimeout, "a pass fails when no data arrives for this long  [io-timeout]")
 	f.DurationVar(&cfg.MaxAgeWarning, "max-age-warning", def.MaxAgeWarning, "status warns when the last success is older  [max-age-warning]")
 	f.IntVar(&cfg.Parallel, "parallel", def.Parallel, "files and directories fetched at the same time  [parallel]")
+	f.DurationVar(&cfg.FullScan, "full-scan-interval", def.FullScan, "time between full listings of the primary; between them only changed directories are listed, so a file rewritten in place (not renamed) is seen within this  [full-scan-interval]")
 	logs.register(cmd)
 	return cmd
 }
@@ -143,6 +145,7 @@ func applySyncFlags(cmd *cobra.Command, file *sync.Config, flags sync.Config) {
 	set("io-timeout", func() { file.IOTimeout = flags.IOTimeout })
 	set("max-age-warning", func() { file.MaxAgeWarning = flags.MaxAgeWarning })
 	set("parallel", func() { file.Parallel = flags.Parallel })
+	set("full-scan-interval", func() { file.FullScan = flags.FullScan })
 }
 
 // syncReporter logs the worker's events; idle passes only at debug level.
