@@ -2,13 +2,9 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -248,112 +244,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.serverconf.Close()
 	a.log.Info().Msg("stopped")
 	return err
-}
-
-func (a *Agent) logStartup() {
-	c := a.cfg
-	var names []string
-	for _, s := range a.runner.Specs() {
-		names = append(names, s.Name)
-	}
-	ev := a.log.Info().Str("xroad_dir", c.XRoadDir).Strs("conf_files", c.ConfFiles).
-		Str("role", string(c.Role)).Str("admin", a.AdminAddr()).
-		Str("serverconf", c.ServerConf.String()).Str("db_properties", c.ServerConf.Path).
-		Str("ocsp_cache", c.OCSPCacheDir).Strs("checks", names).
-		Str("timeout", c.Timeout.String()).Str("success_ttl", c.PassTTL.String()).Str("failure_ttl", c.FailTTL.String())
-	if len(a.healthLns) > 0 {
-		ev = ev.Str("health", a.HealthAddr())
-	} else {
-		ev = ev.Str("health", "disabled ([proxy] health-check-port = 0)")
-	}
-	if c.MaintenanceStateFile != "" {
-		ev = ev.Str("maintenance_state_file", c.MaintenanceStateFile)
-	}
-	ev.Msg("lbagent started")
-	if c.HSMCheck {
-		a.log.Warn().Msg("[proxy] hsm-health-check-enabled=true: the HSM check needs X-Road's signer and is not performed by lbagent")
-	}
-}
-
-// logVerdicts logs every change of the balancer's answer, and every check that changes status.
-func (a *Agent) logVerdicts(ctx context.Context) {
-	prev, ch := a.store.Watch()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ch:
-		}
-		var cur *verdict.Verdict
-		cur, ch = a.store.Watch()
-		for i, c := range cur.Checks {
-			if i < len(prev.Checks) && prev.Checks[i].Status != c.Status {
-				ev := a.log.Info()
-				if !c.OK() {
-					ev = a.log.Warn()
-				}
-				ev.Str("check", c.Name).Str("status", string(c.Status)).Str("was", string(prev.Checks[i].Status)).
-					Str("reason", c.Message).Str("detail", c.Detail).Msg("check changed")
-			}
-		}
-		if !verdict.SameAnswer(prev, cur) {
-			ev := a.log.Info()
-			if cur.State == verdict.Unhealthy {
-				ev = a.log.Warn()
-			}
-			ev.Str("state", string(cur.State)).Str("was", string(prev.State)).Int("http_status", cur.HTTPStatus).
-				Str("reason", cur.Reason).Msg("verdict changed")
-		}
-		prev = cur
-	}
-}
-
-// maintenanceChanged logs a switch and persists it when a state file is configured.
-func (a *Agent) maintenanceChanged(old, on bool) {
-	a.log.Info().Bool("maintenance", on).Bool("was", old).Msg("maintenance mode set")
-	path := a.cfg.MaintenanceStateFile
-	if path == "" {
-		return
-	}
-	a.maintenance.Lock()
-	defer a.maintenance.Unlock()
-	if err := writeFileAtomic(path, []byte(fmt.Sprintf("%t\n", on))); err != nil {
-		a.log.Error().Err(err).Msg("cannot persist maintenance mode")
-	}
-}
-
-// restoreMaintenance reads the state file, when one is configured and present.
-func (a *Agent) restoreMaintenance() error {
-	path := a.cfg.MaintenanceStateFile
-	if path == "" {
-		return nil
-	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("maintenance state file: %w", err)
-	}
-	switch strings.TrimSpace(string(b)) {
-	case "true":
-		a.store.SetMaintenance(true)
-	case "false", "":
-	default:
-		return fmt.Errorf("%s: %q: want true or false", path, strings.TrimSpace(string(b)))
-	}
-	return nil
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // Compile-time check: the admin port switches the agent's maintenance mode.

@@ -1,0 +1,57 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// maintenanceChanged logs a switch and persists it when a state file is configured.
+func (a *Agent) maintenanceChanged(old, on bool) {
+	a.log.Info().Bool("maintenance", on).Bool("was", old).Msg("maintenance mode set")
+	path := a.cfg.MaintenanceStateFile
+	if path == "" {
+		return
+	}
+	a.maintenance.Lock()
+	defer a.maintenance.Unlock()
+	if err := writeFileAtomic(path, []byte(fmt.Sprintf("%t\n", on))); err != nil {
+		a.log.Error().Err(err).Msg("cannot persist maintenance mode")
+	}
+}
+
+// restoreMaintenance reads the state file, when one is configured and present.
+func (a *Agent) restoreMaintenance() error {
+	path := a.cfg.MaintenanceStateFile
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("maintenance state file: %w", err)
+	}
+	switch strings.TrimSpace(string(b)) {
+	case "true":
+		a.store.SetMaintenance(true)
+	case "false", "":
+	default:
+		return fmt.Errorf("%s: %q: want true or false", path, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
