@@ -86,48 +86,45 @@ func (a *applier) close() error {
 	return err
 }
 
-// stageFiles downloads every file of the plan (parallel at a time) and creates its symlinks,
-// all inside the staging directory. received counts payload bytes.
-func (a *applier) stageFiles(ctx context.Context, src fileSource, srcRoot string, p *Plan, parallel int, received *int64) error {
-	var (
-		mu       gosync.Mutex
-		firstErr error
-		wg       gosync.WaitGroup
-		jobs     = make(chan int)
-	)
-	for range max(parallel, 1) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				e := p.Fetch[i]
-				dst := filepath.Join(a.stage, "f"+strconv.Itoa(i))
-				n, err := a.fetchOne(src, path.Join(srcRoot, e.Path), dst, e)
-				mu.Lock()
-				*received += n
-				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("fetch %s: %w", e.Path, err)
-				}
-				a.staged[e.Path] = dst
-				mu.Unlock()
-			}
-		}()
-	}
-	for i := range p.Fetch {
-		mu.Lock()
-		stop := firstErr != nil
-		mu.Unlock()
-		if stop || ctx.Err() != nil {
-			break
+// verify fetches the racy files into the staging directory (parallel at a time) and
+// compares each with the local copy. It returns the paths whose content differs; their
+// staged copies are kept for stageFiles, the others removed. received counts payload bytes.
+func (a *applier) verify(ctx context.Context, src fileSource, srcRoot string, files []Entry, parallel int, received *int64) (map[string]bool, error) {
+	differs := map[string]bool{}
+	err := a.fetchAll(ctx, src, srcRoot, files, "v", parallel, received, func(e Entry, dst string) error {
+		local, err := a.path(e.Path)
+		if err != nil {
+			return err
 		}
-		jobs <- i
+		same, err := sameContent(dst, local)
+		if err != nil {
+			return fmt.Errorf("compare %s: %w", e.Path, err)
+		}
+		if same {
+			return os.Remove(dst)
+		}
+		differs[e.Path] = true
+		a.staged[e.Path] = dst
+		return nil
+	})
+	return differs, err
+}
+
+// stageFiles downloads every file of the plan (parallel at a time) and creates its symlinks,
+// all inside the staging directory; files verify already staged are not fetched again.
+// received counts payload bytes.
+func (a *applier) stageFiles(ctx context.Context, src fileSource, srcRoot string, p *Plan, parallel int, received *int64) error {
+	var fetch []Entry
+	for _, e := range p.Fetch {
+		if a.staged[e.Path] == "" {
+			fetch = append(fetch, e)
+		}
 	}
-	close(jobs)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	if err := ctx.Err(); err != nil {
+	err := a.fetchAll(ctx, src, srcRoot, fetch, "f", parallel, received, func(e Entry, dst string) error {
+		a.staged[e.Path] = dst
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	for i, e := range p.Symlink {
@@ -145,6 +142,54 @@ func (a *applier) stageFiles(ctx context.Context, src fileSource, srcRoot string
 	// One syncfs for the whole staged set instead of an fsync per file: the data is on
 	// disk before anything is renamed into place.
 	return syncFS(a.stage)
+}
+
+// fetchAll downloads files into the staging directory (named prefix + index), parallel
+// at a time, and calls done for each (one call at a time).
+func (a *applier) fetchAll(ctx context.Context, src fileSource, srcRoot string, files []Entry, prefix string, parallel int, received *int64, done func(e Entry, dst string) error) error {
+	var (
+		mu       gosync.Mutex
+		firstErr error
+		wg       gosync.WaitGroup
+		jobs     = make(chan int)
+	)
+	for range min(max(parallel, 1), len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				e := files[i]
+				dst := filepath.Join(a.stage, prefix+strconv.Itoa(i))
+				n, err := a.fetchOne(src, path.Join(srcRoot, e.Path), dst, e)
+				mu.Lock()
+				*received += n
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("fetch %s: %w", e.Path, err)
+				}
+				if err == nil {
+					if err := done(e, dst); err != nil && firstErr == nil {
+						firstErr = err
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range files {
+		mu.Lock()
+		stop := firstErr != nil
+		mu.Unlock()
+		if stop || ctx.Err() != nil {
+			break
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
 }
 
 func (a *applier) fetchOne(src fileSource, remote, dst string, e Entry) (int64, error) {

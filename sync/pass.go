@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"time"
 )
@@ -21,7 +22,8 @@ type Result struct {
 	Files    int       // entries on the primary (after excludes)
 	FullList bool      // the primary's whole tree was listed (else only changed directories)
 	Listed   int       // directories listed on the primary (READDIR)
-	Checked  int       // directories only checked for changes (LSTAT)
+	Checked  int       // directories and racy files only checked for changes (LSTAT)
+	Verified int       // racy files fetched again and compared by content (see racy.go)
 }
 
 // fullLocalWalk bounds how long local edits made in place can go unnoticed.
@@ -38,6 +40,12 @@ type Syncer struct {
 	local     localCache
 	remote    remoteCache
 	now       func() time.Time
+
+	// racy holds the files to check by content (see racy.go), as of the remote tree
+	// racyGen; saved is the set last written to the target (nil until loaded from it at
+	// the first pass).
+	racy, saved map[string]bool
+	racyGen     uint64
 }
 
 // NewSyncer validates cfg and returns a syncer; it does not connect yet.
@@ -70,12 +78,19 @@ func (s *Syncer) Close() error {
 }
 
 // Pass runs one pass: list the primary's tree (or only its changed directories, see
-// remoteCache), compare it with the target, stage every
-// changed file, then commit them all at once. A pass that fails leaves the target as it
+// remoteCache), compare it with the target, check racy files by content (see racy.go),
+// stage every changed file, then commit them all at once. A pass that fails leaves the target as it
 // was. The connection is kept for the next pass, or dropped after an error.
 func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 	res.Start = s.now()
 	defer func() { res.Duration = s.now().Sub(res.Start) }()
+	if s.saved == nil {
+		racy, err := loadRacy(s.target)
+		if err != nil {
+			return res, err
+		}
+		s.saved, s.racy = racy, maps.Clone(racy)
+	}
 	if s.sess == nil {
 		sess, err := dial(ctx, s.cfg)
 		if err != nil {
@@ -96,7 +111,7 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 	// Remote phase, under the I/O timeout: no data for IOTimeout closes the connection,
 	// which fails every outstanding SFTP request.
 	stopWatch := s.watch(ctx, sess)
-	remote, ls, err := s.remote.list(ctx, sess.sftp, s.cfg.Source, s.ex, s.cfg.Parallel, res.Start)
+	remote, ls, err := s.remote.list(ctx, sess.sftp, s.cfg.Source, s.ex, s.cfg.Parallel, res.Start, s.racy)
 	res.FullList, res.Listed, res.Checked = ls.full, ls.dirs, ls.stats
 	if err != nil {
 		stopWatch()
@@ -113,17 +128,18 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 		stopWatch()
 		return res, err
 	}
-	if sameTrees(remote, local, s.keepOwner) {
+	racy := racyAfter(s.racy, remote, res.Start.Unix(), ls.gen == s.racyGen)
+	verify := racyToVerify(s.racy, remote, local)
+	if len(verify) == 0 && sameTrees(remote, local, s.keepOwner) {
 		stopWatch()
-		return res, nil
+		return res, s.settleRacy(racy, ls.gen)
 	}
-	plan := makePlan(remote, local, s.keepOwner)
+	plan := makePlan(remote, local, s.keepOwner, nil)
 	res.Refused = plan.Refused
-	if plan.Idle() {
+	if len(verify) == 0 && plan.Idle() {
 		stopWatch()
-		return res, nil
+		return res, s.settleRacy(racy, ls.gen)
 	}
-	s.local.invalidate() // whatever happens next, walk the target again next time
 	ap, err := newApplier(s.target, s.keepOwner)
 	if err != nil {
 		stopWatch()
@@ -134,6 +150,23 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 			err = fmt.Errorf("remove staging: %w", cerr)
 		}
 	}()
+	if len(verify) > 0 {
+		res.Verified = len(verify)
+		differs, err := ap.verify(ctx, sess, s.cfg.Source, verify, s.cfg.Parallel, &res.Received)
+		if err != nil {
+			stopWatch()
+			return res, s.timeoutErr(sess, err)
+		}
+		if len(differs) > 0 {
+			plan = makePlan(remote, local, s.keepOwner, differs)
+			res.Refused = plan.Refused
+		}
+		if plan.Idle() {
+			stopWatch()
+			return res, s.settleRacy(racy, ls.gen)
+		}
+	}
+	s.local.invalidate() // whatever happens next, walk the target again next time
 	err = ap.stageFiles(ctx, sess, s.cfg.Source, plan, s.cfg.Parallel, &res.Received)
 	stopWatch()
 	if err != nil {
@@ -142,12 +175,54 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
+	// Before the commit, the target's racy file lists both sets: should the commit fail
+	// (and be rolled back), the files this pass found changed are checked again.
+	if both := union(s.racy, racy); !sameSet(both, s.saved) {
+		if err := saveRacy(s.target, both); err != nil {
+			return res, err
+		}
+		s.saved = both
+	}
 	if err := ap.commit(plan); err != nil {
 		return res, err
 	}
+	s.racy, s.racyGen = racy, ls.gen // the target's file catches up at the next pass without changes
 	res.Items = plan.Items
 	res.Changes = plan.Changes()
 	return res, nil
+}
+
+// settleRacy ends a pass that changed nothing: racy becomes the racy set, written to the
+// target when it differs from what is there.
+func (s *Syncer) settleRacy(racy map[string]bool, gen uint64) error {
+	if !sameSet(racy, s.saved) {
+		if err := saveRacy(s.target, racy); err != nil {
+			return err
+		}
+		s.saved = racy
+	}
+	s.racy, s.racyGen = racy, gen
+	return nil
+}
+
+// racyToVerify lists the racy files the quick check finds unchanged (regular files on
+// both sides, same size and time): those are compared by content.
+func racyToVerify(racy map[string]bool, remote, local Tree) []Entry {
+	var out []Entry
+	for rel := range racy {
+		r, l := remote[rel], local[rel]
+		if r.Mode.IsRegular() && l.Mode.IsRegular() && r.Size == l.Size && r.Mtime == l.Mtime {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func union(a, b map[string]bool) map[string]bool {
+	out := make(map[string]bool, len(a)+len(b))
+	maps.Copy(out, a)
+	maps.Copy(out, b)
+	return out
 }
 
 // ErrIOTimeout: no data arrived from the primary for the configured I/O timeout.

@@ -82,7 +82,9 @@ func (p *Plan) FetchBytes() int64 {
 
 // makePlan compares the remote tree with the local one: rsync's quick check (size and
 // mtime) for contents, plus permissions, plus owner and group when keepOwner is set.
-func makePlan(remote, local Tree, keepOwner bool) *Plan {
+// Files in differs (racy files whose content was compared) are fetched even when the
+// quick check passes, itemized ">fc" like rsync --checksum does.
+func makePlan(remote, local Tree, keepOwner bool, differs map[string]bool) *Plan {
 	p := &Plan{}
 	refused := map[string]bool{}
 	replaced := map[string]bool{} // local entries removed because their type changed
@@ -107,9 +109,10 @@ func makePlan(remote, local Tree, keepOwner bool) *Plan {
 			p.addNew(r)
 		case r.Mode.IsRegular():
 			s, t := r.Size != l.Size, r.Mtime != l.Mtime
-			if s || t {
+			c := !s && !t && differs[rel]
+			if s || t || c {
 				p.Fetch = append(p.Fetch, r)
-				p.Items = append(p.Items, Item{Code: itemCode(">f", false, s, t, r, l, keepOwner), Path: rel})
+				p.Items = append(p.Items, Item{Code: itemCode(">f", c, s, t, r, l, keepOwner), Path: rel})
 			} else if a, ok := attrDiff(r, l, keepOwner); ok {
 				p.Attrs = append(p.Attrs, a)
 				p.Items = append(p.Items, Item{Code: itemCode(".f", false, false, false, r, l, keepOwner), Path: rel})

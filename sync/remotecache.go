@@ -22,8 +22,12 @@ import (
 // was listed in leave its mtime as listed. A directory is therefore listed again on every
 // pass while its mtime is less than settle before the time it was listed (the primary's
 // and this node's clocks are assumed to agree within settle minus one second).
+//
+// Racy files (see racy.go) are stat-ed on every pass, whether or not their directory is
+// listed again: a file rewritten in place moves no directory's time.
 type remoteCache struct {
 	tree      Tree
+	gen       uint64             // counts the trees returned (never reused, not even after invalidate)
 	dirs      map[string]dirMark // "" = the source directory itself
 	full      time.Time          // when the last full listing started (this node's clock)
 	fullEvery time.Duration
@@ -41,16 +45,18 @@ const remoteSettle = 3 * time.Second
 
 // listStats says how much of the primary a pass listed.
 type listStats struct {
-	full  bool // the whole tree was listed
-	dirs  int  // directories listed (READDIR)
-	stats int  // directories only checked (LSTAT)
+	full  bool   // the whole tree was listed
+	dirs  int    // directories listed (READDIR)
+	stats int    // directories and racy files only checked (LSTAT)
+	gen   uint64 // changes whenever the returned tree is not the one returned before
 }
 
 // list returns the primary's tree (after excludes): a full listing when due, otherwise
-// the cached tree with the directories that changed listed again. The returned tree
-// must not be modified. On error the cache is dropped (the next pass lists everything).
-func (c *remoteCache) list(ctx context.Context, fsys remoteFS, root string, ex *Excludes, parallel int, now time.Time) (Tree, listStats, error) {
-	t, st, err := c.update(ctx, fsys, root, ex, parallel, now)
+// the cached tree with the directories that changed listed again and the racy files
+// stat-ed again. The returned tree must not be modified. On error the cache is dropped
+// (the next pass lists everything).
+func (c *remoteCache) list(ctx context.Context, fsys remoteFS, root string, ex *Excludes, parallel int, now time.Time, racy map[string]bool) (Tree, listStats, error) {
+	t, st, err := c.update(ctx, fsys, root, ex, parallel, now, racy)
 	if err != nil {
 		c.invalidate()
 		return nil, st, err
@@ -58,7 +64,7 @@ func (c *remoteCache) list(ctx context.Context, fsys remoteFS, root string, ex *
 	return t, st, nil
 }
 
-func (c *remoteCache) update(ctx context.Context, fsys remoteFS, root string, ex *Excludes, parallel int, now time.Time) (Tree, listStats, error) {
+func (c *remoteCache) update(ctx context.Context, fsys remoteFS, root string, ex *Excludes, parallel int, now time.Time, racy map[string]bool) (Tree, listStats, error) {
 	sec := now.Unix()
 	if c.tree == nil || now.Sub(c.full) >= c.fullEvery || now.Before(c.full) {
 		fi, err := fsys.Stat(root)
@@ -70,20 +76,44 @@ func (c *remoteCache) update(ctx context.Context, fsys remoteFS, root string, ex
 			return nil, listStats{}, err
 		}
 		c.tree, c.full = t, now
+		c.gen++
 		c.dirs = map[string]dirMark{"": {mtime: fi.ModTime().Unix(), listed: sec}}
 		c.markDirs(t, sec)
-		return t, listStats{full: true, dirs: n}, nil
+		return t, listStats{full: true, dirs: n, gen: c.gen}, nil
 	}
 
-	// Check every known directory; collect those to list again.
-	seen, err := statDirs(fsys, root, c.dirs, parallel)
+	// Check every known directory and racy file; collect the directories to list again.
+	paths := make([]string, 0, len(c.dirs)+len(racy))
+	for rel := range c.dirs {
+		paths = append(paths, rel)
+	}
+	for rel := range racy {
+		if _, ok := c.dirs[rel]; !ok && c.tree[rel].Mode.IsRegular() {
+			paths = append(paths, rel)
+		}
+	}
+	seen, err := statPaths(fsys, root, paths, len(c.dirs), parallel)
 	if err != nil {
 		return nil, listStats{}, err
 	}
-	st := listStats{stats: len(c.dirs)}
+	st := listStats{stats: len(paths)}
 	settle := int64(c.settle / time.Second)
 	dirty := map[string]int64{} // directory -> mtime seen before listing it
-	attrs := map[string]Entry{} // directories whose own attributes changed
+	attrs := map[string]Entry{} // directories and racy files whose attributes changed
+	for _, rel := range paths[len(c.dirs):] {
+		fi := seen[rel]
+		if fi == nil || !fi.Mode().IsRegular() {
+			// Gone or no longer a file: its directory changed too; list it.
+			p := parentDir(rel)
+			if _, ok := dirty[p]; !ok {
+				dirty[p] = mtimeOf(seen[p])
+			}
+			continue
+		}
+		if e := entryFromRemote(rel, fi); e != c.tree[rel] {
+			attrs[rel] = e
+		}
+	}
 	for rel, mark := range c.dirs {
 		fi := seen[rel]
 		if fi == nil || !fi.IsDir() {
@@ -105,6 +135,7 @@ func (c *remoteCache) update(ctx context.Context, fsys remoteFS, root string, ex
 		}
 	}
 	if len(dirty) == 0 && len(attrs) == 0 {
+		st.gen = c.gen
 		return c.tree, st, nil
 	}
 	// Only the topmost dirty directories are walked (a walk covers what is below).
@@ -143,6 +174,8 @@ func (c *remoteCache) update(ctx context.Context, fsys remoteFS, root string, ex
 	}
 	c.markDirs(sub, sec)
 	c.tree = t
+	c.gen++
+	st.gen = c.gen
 	return t, st, nil
 }
 
@@ -158,18 +191,22 @@ func (c *remoteCache) markDirs(t Tree, sec int64) {
 
 func (c *remoteCache) invalidate() { c.tree, c.dirs = nil, nil }
 
-// statDirs stats every directory of dirs ("" with Stat, which follows a symlinked source
-// the way opendir does; the others with Lstat), parallel at a time. A directory that no
-// longer exists has a nil FileInfo.
-func statDirs(fsys remoteFS, root string, dirs map[string]dirMark, parallel int) (map[string]os.FileInfo, error) {
+// statPaths stats every path ("" with Stat, which follows a symlinked source the way
+// opendir does; the others with Lstat), parallel at a time; the first ndirs are
+// directories, the rest files. A path that no longer exists has a nil FileInfo.
+func statPaths(fsys remoteFS, root string, paths []string, ndirs, parallel int) (map[string]os.FileInfo, error) {
+	kind := make(map[string]string, len(paths)-ndirs)
+	for _, rel := range paths[ndirs:] {
+		kind[rel] = "file "
+	}
 	var (
 		mu       gosync.Mutex
 		wg       gosync.WaitGroup
 		firstErr error
-		out      = make(map[string]os.FileInfo, len(dirs))
+		out      = make(map[string]os.FileInfo, len(paths))
 		jobs     = make(chan string)
 	)
-	for range min(max(parallel, 1), len(dirs)) {
+	for range min(max(parallel, 1), len(paths)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -186,14 +223,18 @@ func statDirs(fsys remoteFS, root string, dirs map[string]dirMark, parallel int)
 				}
 				mu.Lock()
 				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("stat remote directory %s: %w", path.Join(root, rel), err)
+					what := "directory "
+					if k, ok := kind[rel]; ok {
+						what = k
+					}
+					firstErr = fmt.Errorf("stat remote %s%s: %w", what, path.Join(root, rel), err)
 				}
 				out[rel] = fi
 				mu.Unlock()
 			}
 		}()
 	}
-	for rel := range dirs {
+	for _, rel := range paths {
 		jobs <- rel
 	}
 	close(jobs)

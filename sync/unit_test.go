@@ -111,7 +111,7 @@ func TestMakePlanItems(t *testing.T) {
 		"gone":   f("gone", 0, 1, os.ModeDir|0o755),
 		"gone/x": f("gone/x", 1, 1, 0o644),
 	}
-	p := makePlan(remote, local, false)
+	p := makePlan(remote, local, false, nil)
 	var got []string
 	for _, it := range p.Items {
 		got = append(got, it.String())
