@@ -47,6 +47,11 @@ the load generator and the agent as separate processes on the same $(nproc)-core
 
 HAProxy asks every 2 s per server and per balancer, so either agent has room to spare; the
 difference is what a check costs the node: one goroutine versus a fork and exec of a shell.
+"errors" are the generator's own connect() calls that returned \`i/o timeout\` on this
+loopback at some 20,000 new connections a second; they come in bursts, vary from 0 to ~10% between
+identical runs, and were seen with both agents in earlier runs (not understood yet; a plain Go
+dial loop against the same server at a lower rate saw none). Every answer that arrived was
+checked to be the expected line.
 Commands (built from \`bench/agentload\`):
 
 \`\`\`
