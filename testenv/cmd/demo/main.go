@@ -1,6 +1,7 @@
 // Command demo runs lbagent on a local X-Road-shaped node with a real PostgreSQL serverconf
-// database, shows the health check, maintenance mode and /status, and keeps running until
-// Ctrl-C (or DEMO_SECONDS elapsed). `make demo` runs it.
+// database (health check, maintenance mode, /status), then a 3-node cluster behind a real
+// HAProxy (lbadapter status, drain, enable; maintenance seen through the agent-check port),
+// and keeps both running until Ctrl-C (or DEMO_SECONDS elapsed). `make demo` runs it.
 package main
 
 import (
@@ -115,6 +116,14 @@ func demo(ctx context.Context) error {
 	time.Sleep(2500 * time.Millisecond)
 	show("curl -si " + health + "/")
 
+	cluster, err := clusterTour(ctx, bin, filepath.Join(filepath.Dir(bin), "lbadapter"))
+	if cluster != nil {
+		defer cluster.Close()
+	}
+	if err != nil {
+		return err
+	}
+
 	step("Try it yourself while the demo runs")
 	fmt.Printf(`   curl -si %[1]s/                  # X-Road health check: 200 / 500 <message> / 503
    curl -s  %[1]s/status            # every check as application/health+json
@@ -123,8 +132,10 @@ func demo(ctx context.Context) error {
    curl -s "http://%[2]s/maintenance?targetState=false"   # maintenance off
    %[3]s maintenance on --admin %[2]s
    kill -STOP the PostgreSQL processes to see "Fetching health check response timed out for: Server conf database status"
+   %[4]s --config %[5]s status
+   %[4]s --config %[5]s drain ss3        # then: enable ss3
 Press Ctrl-C to stop.
-`, health, admin, bin)
+`, health, admin, bin, filepath.Join(filepath.Dir(bin), "lbadapter"), cluster.ConfigPath)
 	var timeout <-chan time.Time
 	if s := os.Getenv("DEMO_SECONDS"); s != "" {
 		n, _ := strconv.Atoi(s)

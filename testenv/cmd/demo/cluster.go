@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/xroad-lb/lbkit/testenv"
+)
+
+// clusterTour starts three lbagents on 127.0.0.2-4 behind a real HAProxy and shows
+// lbadapter status, a drain that waits for a held connection, enable, and maintenance mode
+// seen by HAProxy through the agent-check port. It returns the cluster, still running.
+func clusterTour(ctx context.Context, lbagent, lbadapter string) (*testenv.Cluster, error) {
+	step("Starting a 3-node cluster: lbagent on 127.0.0.2-4, a stand-in message server on each, a real HAProxy in front")
+	c, err := testenv.StartCluster(ctx, testenv.ClusterOptions{LBAgent: lbagent,
+		Check: "inter 1s fall 3 rise 2", AgentInter: "1s"})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("   HAProxy frontend %s, runtime API %s, lbadapter config %s\n", c.Frontend, c.HAProxy.AdminSocket, c.ConfigPath)
+	adapter := func(args ...string) error {
+		full := append([]string{"--config", c.ConfigPath}, args...)
+		fmt.Printf("$ lbadapter %s\n", strings.Join(full, " "))
+		cmd := exec.CommandContext(ctx, lbadapter, full...)
+		out := &indent{}
+		cmd.Stdout, cmd.Stderr = out, out
+		err := cmd.Run()
+		out.flush()
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, n := range c.Nodes {
+		if err := c.WaitServer(wctx, n.Name, func(s string) bool { return s == "UP" }); err != nil {
+			return c, err
+		}
+	}
+	_ = adapter("status")
+
+	fmt.Println("   # a client connection through HAProxy, held open (as a long X-Road message exchange):")
+	conn, err := net.Dial("tcp", c.Frontend)
+	if err != nil {
+		return c, err
+	}
+	_, _ = conn.Write([]byte("hello\n"))
+	var held *testenv.ClusterNode
+	for deadline := time.Now().Add(5 * time.Second); held == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, n := range c.Nodes {
+			if n.Msg.Open() > 0 {
+				held = n
+			}
+		}
+	}
+	if held == nil {
+		conn.Close()
+		return c, fmt.Errorf("the held connection reached no node")
+	}
+	fmt.Printf("   # it landed on %s; drain %s: new connections go elsewhere, lbadapter waits for this one\n", held.Name, held.Name)
+	go func() {
+		time.Sleep(3 * time.Second)
+		fmt.Println("   # (the client finishes its exchange and closes the connection)")
+		conn.Close()
+	}()
+	if err := adapter("drain", held.Name, "--timeout", "60s"); err != nil {
+		return c, fmt.Errorf("lbadapter drain: %w", err)
+	}
+	_ = adapter("status")
+	if err := adapter("enable", held.Name); err != nil {
+		return c, fmt.Errorf("lbadapter enable: %w", err)
+	}
+
+	ss2 := c.Node("ss2")
+	fmt.Printf("$ curl -s \"http://%s/maintenance?targetState=true\"   # on ss2, as the guide does\n", ss2.AdminAddr)
+	if err := ss2.SetMaintenance(ctx, true); err != nil {
+		return c, err
+	}
+	if err := c.WaitServer(wctx, "ss2", func(s string) bool { return strings.HasPrefix(s, "DRAIN") }); err != nil {
+		return c, err
+	}
+	fmt.Println("   # ss2's agent-check answered \"drain\": HAProxy shows it draining, no HTTP check had to fail")
+	_ = adapter("status")
+	fmt.Printf("$ curl -s \"http://%s/maintenance?targetState=false\"\n", ss2.AdminAddr)
+	if err := ss2.SetMaintenance(ctx, false); err != nil {
+		return c, err
+	}
+	if err := c.WaitServer(wctx, "ss2", func(s string) bool { return s == "UP" }); err != nil {
+		return c, err
+	}
+	_ = adapter("status")
+	return c, nil
+}
+
+// indent writes a command's output indented under it, a whole line at a time.
+type indent struct {
+	mu      sync.Mutex
+	partial []byte
+}
+
+func (w *indent) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		fmt.Fprintf(os.Stdout, "   %s\n", w.partial[:i])
+		w.partial = w.partial[i+1:]
+	}
+}
+
+func (w *indent) flush() {
+	if len(w.partial) > 0 {
+		_, _ = w.Write([]byte("\n"))
+	}
+}
