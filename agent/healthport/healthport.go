@@ -60,9 +60,10 @@ func New(store *verdict.Store, o Options) *Server {
 		Name:                  "",
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
-		// ReadTimeout and IdleTimeout bound every connection. No WriteTimeout: answers are a
-		// few hundred bytes at most, which the socket buffer takes whole, and each deadline
-		// costs a clock read per request. LazyRequestTime: the handler never asks the time.
+		// ReadTimeout and IdleTimeout bound every connection. No server-wide WriteTimeout:
+		// a probe's answer is a few bytes, which the socket buffer takes whole, and each
+		// deadline costs a clock read per request (/status and /metrics set their own).
+		// LazyRequestTime: the handler never asks the request time.
 		ReadTimeout:     10 * time.Second,
 		IdleTimeout:     60 * time.Second,
 		LazyRequestTime: true,

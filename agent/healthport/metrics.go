@@ -2,6 +2,7 @@ package healthport
 
 import (
 	"bytes"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
@@ -12,6 +13,7 @@ import (
 )
 
 func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) {
+	_ = ctx.SetWriteDeadline(time.Now().Add(answerWriteTimeout)) // larger than a probe's answer
 	mfs, err := s.gatherer.Gather()
 	if err != nil && len(mfs) == 0 {
 		ctx.Error("metrics: "+err.Error(), 500)

@@ -89,7 +89,12 @@ func BuildStatus(v *verdict.Verdict, now time.Time, components map[string]func()
 	return st
 }
 
+// answerWriteTimeout bounds writing the larger answers (/status, /metrics), which the
+// server applies per request only there.
+const answerWriteTimeout = 10 * time.Second
+
 func (s *Server) serveStatus(ctx *fasthttp.RequestCtx) {
+	_ = ctx.SetWriteDeadline(time.Now().Add(answerWriteTimeout))
 	st := BuildStatus(s.store.Load(), s.now(), s.components)
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
