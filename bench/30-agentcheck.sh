@@ -48,10 +48,11 @@ the load generator and the agent as separate processes on the same $(nproc)-core
 HAProxy asks every 2 s per server and per balancer, so either agent has room to spare; the
 difference is what a check costs the node: one goroutine versus a fork and exec of a shell.
 "errors" are the generator's own connect() calls that returned \`i/o timeout\` on this
-loopback at some 20,000 new connections a second; they come in bursts, vary from 0 to ~10% between
-identical runs, and were seen with both agents in earlier runs (not understood yet; a plain Go
-dial loop against the same server at a lower rate saw none). Every answer that arrived was
-checked to be the expected line.
+loopback at some 20,000 new connections a second: they come in bursts and vary from 0 to ~10%
+between identical runs; a variant of the server that closes right after its line (no wait for
+the peer) shows the same, and the fork-per-connection anchor, at ~1,000 connections a second,
+does not reach that rate (it showed some in earlier runs too). Not understood yet; HAProxy opens
+one connection per server every 2 s. Every answer that arrived was checked to be the expected line.
 Commands (built from \`bench/agentload\`):
 
 \`\`\`
