@@ -27,13 +27,9 @@ If sessions are still open after --timeout, it exits 5 (the node stays drained).
 		Example: "  lbadapter drain ss2\n  lbadapter drain ss2 --timeout 30m\n  lbadapter drain ss2 --no-wait",
 		Args:    nodeArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, b, err := c.load()
+			n, b, err := c.loadNode(args[0])
 			if err != nil {
 				return err
-			}
-			n, err := cfg.Node(args[0])
-			if err != nil {
-				return usageError{err}
 			}
 			w := lbadapters.Wait{NoWait: noWait, Timeout: timeout, Poll: poll, Progress: c.progress()}
 			s, err := lbadapters.Drain(cmd.Context(), b, n, w)
@@ -72,13 +68,9 @@ If the node is not UP after --timeout, it exits 5.`,
 		Example: "  lbadapter enable ss2\n  lbadapter enable ss2 --timeout 5m",
 		Args:    nodeArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, b, err := c.load()
+			n, b, err := c.loadNode(args[0])
 			if err != nil {
 				return err
-			}
-			n, err := cfg.Node(args[0])
-			if err != nil {
-				return usageError{err}
 			}
 			if err := lbadapters.Ready(cmd.Context(), lbadapters.HTTPAgent{}, n); err != nil {
 				if !force {

@@ -135,3 +135,16 @@ func (c *cli) load() (*lbadapters.Config, lbadapters.Balancer, error) {
 	}
 	return nil, nil, usageError{fmt.Errorf("%s: balancer type %q is not supported", c.configPath, cfg.Balancer.Type)}
 }
+
+// loadNode is load plus the named node (an unknown name is a usage error).
+func (c *cli) loadNode(name string) (lbadapters.Node, lbadapters.Balancer, error) {
+	cfg, b, err := c.load()
+	if err != nil {
+		return lbadapters.Node{}, nil, err
+	}
+	n, err := cfg.Node(name)
+	if err != nil {
+		return lbadapters.Node{}, nil, usageError{err}
+	}
+	return n, b, nil
+}
