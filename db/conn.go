@@ -54,12 +54,13 @@ func describe(cfg *pgx.ConnConfig) string {
 	return fmt.Sprintf("%s (user %s, database %s)", host, cfg.User, cfg.Database)
 }
 
-// DSN is the libpq keyword/value string for c, without the password.
-func (c Conn) DSN() string {
-	var kv []string
+// params are c's libpq keywords and values (without the password), in a fixed order;
+// empty values are left out.
+func (c Conn) params() [][2]string {
+	var kv [][2]string
 	add := func(k, v string) {
 		if v != "" {
-			kv = append(kv, k+"="+quoteDSN(v))
+			kv = append(kv, [2]string{k, v})
 		}
 	}
 	add("host", c.Host)
@@ -81,6 +82,15 @@ func (c Conn) DSN() string {
 		t = 10 * time.Second
 	}
 	add("connect_timeout", strconv.Itoa(int((t+time.Second-1)/time.Second)))
+	return kv
+}
+
+// DSN is the libpq keyword/value string for c, without the password.
+func (c Conn) DSN() string {
+	var kv []string
+	for _, p := range c.params() {
+		kv = append(kv, p[0]+"="+quoteDSN(p[1]))
+	}
 	return strings.Join(kv, " ")
 }
 

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 )
 
 // findProgram locates a PostgreSQL program: in binDir when given, else on PATH, else in the
@@ -87,31 +86,16 @@ func (u *osUser) chown(path string) error {
 func (c Conn) env() []string {
 	// Later entries win over the inherited PG* variables (exec.Cmd keeps the last duplicate).
 	env := os.Environ()
-	add := func(k, v string) {
-		if v != "" {
-			env = append(env, k+"="+v)
+	for _, p := range c.params() {
+		name := "PG" + strings.ToUpper(p[0]) // libpq's variable for each keyword ...
+		if p[0] == "dbname" {
+			name = "PGDATABASE" // ... but this one
 		}
+		env = append(env, name+"="+p[1])
 	}
-	add("PGHOST", c.Host)
-	if c.Port != 0 {
-		add("PGPORT", strconv.Itoa(c.Port))
+	if c.Password != "" {
+		env = append(env, "PGPASSWORD="+c.Password)
 	}
-	add("PGUSER", c.User)
-	add("PGPASSWORD", c.Password)
-	add("PGDATABASE", c.DBName)
-	mode := c.SSLMode
-	if mode == "" && c.CertFile != "" {
-		mode = "verify-ca"
-	}
-	add("PGSSLMODE", mode)
-	add("PGSSLROOTCERT", c.CAFile)
-	add("PGSSLCERT", c.CertFile)
-	add("PGSSLKEY", c.KeyFile)
-	t := c.ConnectTimeout
-	if t <= 0 {
-		t = 10 * time.Second
-	}
-	add("PGCONNECT_TIMEOUT", strconv.Itoa(int((t+time.Second-1)/time.Second)))
 	return env
 }
 
