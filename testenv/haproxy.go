@@ -75,12 +75,7 @@ type HAProxy struct {
 func NewHAProxy(t testing.TB, opts HAProxyOptions) *HAProxy {
 	t.Helper()
 	Require(t, "haproxy")
-	h, err := StartHAProxy(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	return h
+	return forTest(t, func(ctx context.Context) (*HAProxy, error) { return StartHAProxy(ctx, opts) })
 }
 
 // StartHAProxy writes the configuration and starts `haproxy -W -db -f <cfg>`. It returns once

@@ -30,12 +30,7 @@ type MsgServer struct {
 // and closes it at cleanup.
 func NewMsgServer(t testing.TB, addr string) *MsgServer {
 	t.Helper()
-	m, err := StartMsgServer(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
-	return m
+	return forTest(t, func(context.Context) (*MsgServer, error) { return StartMsgServer(addr) })
 }
 
 // StartMsgServer starts a message server on addr.

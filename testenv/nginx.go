@@ -36,12 +36,7 @@ type Nginx struct {
 func NewNginx(t testing.TB, o NginxOptions) *Nginx {
 	t.Helper()
 	Require(t, "nginx")
-	n, err := StartNginx(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	return n
+	return forTest(t, func(ctx context.Context) (*Nginx, error) { return StartNginx(ctx, o) })
 }
 
 // StartNginx writes a configuration under a new temp dir and runs nginx in the foreground

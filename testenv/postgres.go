@@ -77,12 +77,7 @@ func NewPostgres(t testing.TB, opts PostgresOptions) *Postgres {
 	if _, err := PostgresBinDir(); err != nil {
 		Require(t, "initdb", "/usr/lib/postgresql/15/bin")
 	}
-	p, err := StartPostgres(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	return p
+	return forTest(t, func(ctx context.Context) (*Postgres, error) { return StartPostgres(ctx, opts) })
 }
 
 // StartPostgres runs initdb (unless opts.DataDir is set) and starts the server, as the

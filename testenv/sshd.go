@@ -65,12 +65,7 @@ func NewSSHD(t testing.TB, opts SSHDOptions) *SSHD {
 		}
 		t.Skip("testenv: sshd needs root")
 	}
-	s, err := StartSSHD(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return forTest(t, func(ctx context.Context) (*SSHD, error) { return StartSSHD(ctx, opts) })
 }
 
 // StartSSHD generates host and client keys, writes an sshd_config and starts

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -104,4 +105,16 @@ func globNewest(pattern string) string {
 	}
 	sort.Strings(m)
 	return m[len(m)-1]
+}
+
+// forTest starts something for a test: a failure to start fails the test, and whatever
+// started is closed at the test's cleanup.
+func forTest[T interface{ Close() error }](t testing.TB, start func(context.Context) (T, error)) T {
+	t.Helper()
+	v, err := start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = v.Close() })
+	return v
 }
