@@ -10,8 +10,10 @@ all: build
 deps:
 	./scripts/install-deps.sh
 
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/ ./cmd/...
 
 # The whole suite against real PostgreSQL, HAProxy, nginx and sshd (installed by deps).
 test: deps

@@ -59,6 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 The cluster config file (INI) lists the nodes and the balancer; see docs/lbadapter.md.
 
 ` + exitCodesHelp,
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

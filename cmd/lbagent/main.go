@@ -21,6 +21,7 @@ func run(args []string) int {
 (/etc/xroad/conf.d/local.ini [proxy] health-check-port), the loopback admin port with
 maintenance mode (127.0.0.1:5566), a JSON status document (/status) and metrics (/metrics).
 It reads X-Road's own files, so nothing is configured twice.`,
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
