@@ -27,7 +27,8 @@ type Config struct {
 
 // LoadConfig reads the [agent-check] section:
 //
-//	listen           = host:port | off   (default: the health interface, port 5589)
+//	listen           = host:port | off   (default: the health interface, port 5589; off when the
+//	                                      health check port is 0, as X-Road's default)
 //	maintenance-word = drain | maint     (default drain)
 //	weight           = 1-100[%]          (default: none)
 //	ready-for        = 1m                (a peer told drain is owed "ready" this long)
@@ -48,6 +49,9 @@ func LoadConfig(s *xroad.Settings, health xroad.HealthCheck) (Config, error) {
 		iface = "0.0.0.0"
 	}
 	c.Listen = net.JoinHostPort(iface, strconv.Itoa(DefaultPort))
+	if health.Port == 0 {
+		c.Listen = "" // no health check port ([proxy] health-check-port = 0): no agent-check either, unless asked
+	}
 	if s.Has(Section, "listen") {
 		v := s.String(Section, "listen", "")
 		switch strings.ToLower(v) {

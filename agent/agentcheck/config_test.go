@@ -67,6 +67,15 @@ func TestLoadConfig(t *testing.T) {
 			}
 		})
 	}
+	// With the health check port disabled (X-Road's default), the agent-check port is off too,
+	// unless listen is given.
+	disabled := xroad.HealthCheck{Interface: "0.0.0.0", Port: 0}
+	if c, err := LoadConfig(settings(t, "", ""), disabled); err != nil || c.Listen != "" {
+		t.Errorf("health port 0: listen %q, %v; want off", c.Listen, err)
+	}
+	if c, err := LoadConfig(settings(t, "[agent-check]\nlisten = 127.0.0.1:5589\n", ""), disabled); err != nil || c.Listen != "127.0.0.1:5589" {
+		t.Errorf("health port 0 with listen: %q, %v; want 127.0.0.1:5589", c.Listen, err)
+	}
 }
 
 func TestLoadConfigErrors(t *testing.T) {
