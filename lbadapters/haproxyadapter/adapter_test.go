@@ -66,9 +66,17 @@ func TestAdapterOnRealHAProxy(t *testing.T) {
 	if err := msg.WaitOpen(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	st, err := a.State(ctx, n)
-	if err != nil || st.State != lbadapters.StateUp || st.Sessions != 1 {
-		t.Fatalf("State = %+v, %v; want UP with 1 session", st, err)
+	// HAProxy counts the session a moment after the server accepted it: poll.
+	var st lbadapters.ServerState
+	for {
+		st, err = a.State(ctx, n)
+		if err == nil && st.State == lbadapters.StateUp && st.Sessions == 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("State = %+v, %v; want UP with 1 session", st, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if err := a.Drain(ctx, n); err != nil {
 		t.Fatal(err)
