@@ -62,6 +62,11 @@ func clusterTour(ctx context.Context, lbagent, lbadapter string) (*testenv.Clust
 		conn.Close()
 		return c, fmt.Errorf("the held connection reached no node")
 	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, sessions, err := c.ServerStatus(ctx, held.Name); err == nil && sessions > 0 {
+			break // HAProxy counts it
+		}
+	}
 	fmt.Printf("   # it landed on %s; drain %s: new connections go elsewhere, lbadapter waits for this one\n", held.Name, held.Name)
 	go func() {
 		time.Sleep(3 * time.Second)
