@@ -39,6 +39,8 @@ lbagent's own settings live in conf.d/lbagent.ini (cluster-wide) and conf.d/node
   tcp-checks = proxy=127.0.0.1:5500, signer=127.0.0.1:5558   local ports that must accept connections
   maintenance-state-file = /var/lib/lbagent/maintenance      keep maintenance mode across restarts (off by default)
   max-procs = 1                  CPUs the agent uses at once (0 = all; the GOMAXPROCS variable wins)
+Other sections: [agent-check] and [push] (docs/haproxy.md), [replication] (secondaries,
+docs/replication.md), [sync] (secondaries, docs/sync.md).
 
 The health port answers any method and path as X-Road does: 200 with an empty body, 500 with the
 first failing check's message, 503 "Health check interface is in maintenance mode." in maintenance.
@@ -54,9 +56,18 @@ The admin port (127.0.0.1:5566) takes GET /maintenance?targetState=true|false.`,
 			if err != nil {
 				return err
 			}
+			// Every part's settings are read here, so --check-config validates them all.
+			components, services, err := buildComponents(cfg, log)
+			if err != nil {
+				return err
+			}
 			if checkConfig {
-				fmt.Fprintf(cmd.OutOrStdout(), "configuration OK: role %s, health %s, admin %s, serverconf %s\n",
-					cfg.Role, healthDesc(cfg), cfg.AdminListen, cfg.ServerConf)
+				var parts []string
+				for _, c := range components {
+					parts = append(parts, c.Name)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "configuration OK: role %s, health %s, admin %s, serverconf %s, components %v, servers %d\n",
+					cfg.Role, healthDesc(cfg), cfg.AdminListen, cfg.ServerConf, parts, len(services))
 				return nil
 			}
 			// One CPU by default: the agent shares the node with X-Road's proxy, and one core
@@ -64,10 +75,6 @@ The admin port (127.0.0.1:5566) takes GET /maintenance?targetState=true|false.`,
 			// mean fewer cross-core wake-ups per probe. GOMAXPROCS in the environment wins.
 			if os.Getenv("GOMAXPROCS") == "" && cfg.MaxProcs > 0 {
 				runtime.GOMAXPROCS(cfg.MaxProcs)
-			}
-			components, services, err := buildComponents(cfg, log)
-			if err != nil {
-				return err
 			}
 			a, err := agent.New(cfg, log, components...)
 			if err != nil {
