@@ -41,6 +41,14 @@ func TestHAProxyCluster(t *testing.T) {
 				t.Fatalf("%v\n%s", err, n.Log(10))
 			}
 		}
+	} // enableAndWait runs lbadapter enable NODE and waits until every node is UP again.
+	enableAndWait := func(t *testing.T, ctx context.Context, node string) {
+		t.Helper()
+		r := runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "enable", node, "--timeout", "20s", "--poll", "50ms")
+		if r.code != 0 {
+			t.Fatalf("enable %s: exit %d: %s", node, r.code, r.stderr)
+		}
+		allUp(t, ctx)
 	}
 
 	t.Run("status", func(t *testing.T) {
@@ -144,11 +152,7 @@ func TestHAProxyCluster(t *testing.T) {
 		if a := row.Fields["agent_status"]; !strings.HasPrefix(a, "L7OK") {
 			t.Errorf("agent_status %q; want L7OK (the agent was being polled)", a)
 		}
-		r := runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "enable", "ss1", "--timeout", "20s", "--poll", "50ms")
-		if r.code != 0 {
-			t.Fatalf("enable ss1: exit %d: %s", r.code, r.stderr)
-		}
-		allUp(t, ctx)
+		enableAndWait(t, ctx, "ss1")
 	})
 
 	t.Run("lbadapter drain waits for the held connection", func(t *testing.T) {
@@ -257,11 +261,7 @@ func TestHAProxyCluster(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("drain did not return after the connection closed")
 		}
-		r := runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "enable", "ss2", "--timeout", "20s", "--poll", "50ms")
-		if r.code != 0 {
-			t.Fatalf("enable ss2: exit %d: %s", r.code, r.stderr)
-		}
-		allUp(t, ctx)
+		enableAndWait(t, ctx, "ss2")
 	})
 
 	t.Run("drain timeout and --no-wait", func(t *testing.T) {

@@ -314,9 +314,5 @@ func (h *HAProxy) Stop() error {
 
 // Close stops HAProxy and removes its directory.
 func (h *HAProxy) Close() error {
-	err := h.Stop()
-	if rerr := os.RemoveAll(h.Dir); err == nil {
-		err = rerr
-	}
-	return err
+	return errors.Join(h.Stop(), os.RemoveAll(h.Dir))
 }

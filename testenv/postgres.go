@@ -303,11 +303,7 @@ func (p *Postgres) Exec(ctx context.Context, db string, sql ...string) error {
 
 // Close stops the server and removes its directory.
 func (p *Postgres) Close() error {
-	err := p.Stop()
-	if rerr := os.RemoveAll(p.Dir); err == nil {
-		err = rerr
-	}
-	return err
+	return errors.Join(p.Stop(), os.RemoveAll(p.Dir))
 }
 
 // Log returns the last lines of the server's log, for test failure messages.

@@ -255,9 +255,5 @@ func (s *SSHD) Kill() error {
 
 // Close kills the server and removes its directory.
 func (s *SSHD) Close() error {
-	err := s.Kill()
-	if rmErr := os.RemoveAll(s.Dir); err == nil {
-		err = rmErr
-	}
-	return err
+	return errors.Join(s.Kill(), os.RemoveAll(s.Dir))
 }
