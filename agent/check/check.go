@@ -81,6 +81,9 @@ type Result struct {
 	Duration time.Duration // how long it ran (the timeout, for a timed-out run)
 	Runs     uint64        // runs so far, this one included
 	Failures uint64        // failed runs so far
+	// Abandoned is how many earlier runs were still stuck (past their timeout) when this
+	// one ended; they are left behind and the check runs on fresh goroutines.
+	Abandoned int
 }
 
 // OK reports whether the result lets the node serve (pass, or a warning).

@@ -10,8 +10,11 @@ import (
 
 // Runner runs each check in its own goroutine on its own clock: after a pass the check runs
 // again PassTTL later, after a failure FailTTL later. A run that exceeds Timeout is published
-// as a failure at once; the next run of that check waits until the hung one returns, so a
-// check never runs twice at the same time and a hung check never delays another.
+// as a failure at once, and a hung check never delays another. A run still stuck when the
+// next one is due (a read blocked in the kernel, which no context can cancel) is abandoned:
+// the next run starts on a fresh goroutine, so the node recovers as soon as the cause is gone.
+// At most MaxAbandoned runs of one check are left behind at a time; beyond that the next run
+// waits for the oldest stuck one.
 type Runner struct {
 	specs  []Spec
 	clock  clockwork.Clock
@@ -50,16 +53,26 @@ func (r *Runner) Run(ctx context.Context) {
 	wg.Wait()
 }
 
+// MaxAbandoned is how many stuck runs of one check may be left behind at a time.
+const MaxAbandoned = 4
+
 func (r *Runner) loop(ctx context.Context, i int) {
 	spec := r.specs[i]
 	var runs, failures uint64
-	var busy chan struct{} // closed when the previous run's function returned
+	var busy chan struct{}    // closed when the previous run's function returned
+	var stuck []chan struct{} // abandoned runs, oldest first
 	for {
-		if busy != nil {
-			select {
-			case <-busy:
-			case <-ctx.Done():
-				return
+		stuck = stillRunning(stuck)
+		if busy != nil && !closed(busy) {
+			if len(stuck) < MaxAbandoned {
+				stuck = append(stuck, busy)
+			} else {
+				select { // too many left behind: wait for the oldest
+				case <-stuck[0]:
+				case <-ctx.Done():
+					return
+				}
+				stuck = append(stillRunning(stuck), busy)
 			}
 		}
 		runs++
@@ -71,7 +84,7 @@ func (r *Runner) loop(ctx context.Context, i int) {
 		if !res.OK() {
 			failures++
 		}
-		res.Runs, res.Failures = runs, failures
+		res.Runs, res.Failures, res.Abandoned = runs, failures, len(stillRunning(stuck))
 		r.report(i, res)
 		ttl := spec.PassTTL
 		if res.Status != StatusPass {
@@ -84,6 +97,26 @@ func (r *Runner) loop(ctx context.Context, i int) {
 			t.Stop()
 			return
 		}
+	}
+}
+
+// stillRunning drops the runs that have returned.
+func stillRunning(runs []chan struct{}) []chan struct{} {
+	out := runs[:0]
+	for _, d := range runs {
+		if !closed(d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func closed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 

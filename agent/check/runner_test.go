@@ -95,10 +95,19 @@ func TestFailureIsKeptForFailTTL(t *testing.T) {
 	}
 }
 
-func TestTimeoutIsAFailureAndHungCheckRunsOnce(t *testing.T) {
+func TestTimeoutIsAFailureAndHungCheckIsAbandoned(t *testing.T) {
 	release := make(chan struct{})
+	defer close(release)
 	var started atomic.Int32
-	hang := func(context.Context) error { started.Add(1); <-release; return nil } // ignores ctx
+	var fixed atomic.Bool
+	// Like a read of a FIFO or a hung filesystem: ignores ctx until the cause is gone.
+	hang := func(context.Context) error {
+		started.Add(1)
+		if !fixed.Load() {
+			<-release
+		}
+		return nil
+	}
 	var okRuns atomic.Int32
 	rec, clock, ctx := startRunner(t, []Spec{
 		{Name: "hung", Run: hang},
@@ -126,20 +135,50 @@ func TestTimeoutIsAFailureAndHungCheckRunsOnce(t *testing.T) {
 	if timedOut.Status != StatusFail || timedOut.Message != "Fetching health check response timed out for: hung" {
 		t.Fatalf("got %+v; want X-Road's timeout message", timedOut)
 	}
-	// 30 s later the hung check is due again, but its first run has not returned: no second start.
+	if n := started.Load(); n != 1 {
+		t.Fatalf("hung check started %d times before its failure TTL; want 1", n)
+	}
+	// The cause goes away; 30 s later the check is due again: its first run is still stuck
+	// in the "kernel", so the next run starts on a fresh goroutine and passes.
+	fixed.Store(true)
+	var recovered Result
 	for i := 0; i < 15; i++ { // 30 s: hung's failure TTL ends with the last step
 		advance(t, ctx, clock, 2, DefaultPassTTL)
-		rec.next(t) // fast keeps reporting
+		for x := rec.next(t); x.i != 1; x = rec.next(t) {
+			recovered = x.r // hung's result may come before fast's
+		}
 	}
-	for i := 0; i < 3; i++ { // only fast waits on the clock now; hung waits for its run to return
-		advance(t, ctx, clock, 1, DefaultPassTTL)
-		rec.next(t)
+	for recovered.Name == "" {
+		if x := rec.next(t); x.i == 0 {
+			recovered = x.r
+		}
 	}
-	if n := started.Load(); n != 1 {
-		t.Fatalf("hung check started %d times; want 1 while the first run has not returned", n)
+	if recovered.Status != StatusPass || recovered.Abandoned != 1 || started.Load() != 2 {
+		t.Fatalf("after the failure TTL: %+v, %d starts; want a pass on a fresh run with 1 run abandoned", recovered, started.Load())
 	}
-	close(release)
-	waitStarted(t, &started, 2)
+}
+
+func TestAbandonedRunsAreCapped(t *testing.T) {
+	release := make(chan struct{})
+	var started atomic.Int32
+	rec, clock, ctx := startRunner(t, []Spec{{Name: "hung", Timeout: time.Second, FailTTL: time.Second,
+		Run: func(context.Context) error { started.Add(1); <-release; return nil }}})
+	// Each cycle: 1 s timeout, 1 s failure TTL, then a fresh run, until MaxAbandoned are stuck.
+	for i := 1; i <= MaxAbandoned+1; i++ {
+		waitStarted(t, &started, int32(i))
+		advance(t, ctx, clock, 1, time.Second) // timeout
+		if r := rec.next(t).r; r.Status != StatusFail || r.Abandoned != i-1 {
+			t.Fatalf("run %d: %+v; want a timeout with %d abandoned", i, r, i-1)
+		}
+		advance(t, ctx, clock, 1, time.Second) // failure TTL
+	}
+	// MaxAbandoned runs are left behind and one more is stuck: the loop waits, nothing starts.
+	rec.none(t)
+	if n := started.Load(); n != MaxAbandoned+1 {
+		t.Fatalf("started %d runs; want %d (cap reached)", n, MaxAbandoned+1)
+	}
+	close(release) // every stuck run returns; the loop goes on
+	waitStarted(t, &started, MaxAbandoned+2)
 }
 
 // waitStarted waits until the check function has been entered n times.

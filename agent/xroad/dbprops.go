@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -59,7 +58,7 @@ func quoteConn(s string) string {
 // from dir/db.properties.
 func ReadDBProperties(dir, prefix string) (DBSettings, error) {
 	path := filepath.Join(dir, "db.properties")
-	b, err := os.ReadFile(path)
+	b, err := ReadFile(path)
 	if err != nil {
 		return DBSettings{}, fmt.Errorf("%s: %w", path, err)
 	}

@@ -47,7 +47,7 @@ func (m Metadata) Expires() (t time.Time, ok bool, err error) {
 func CheckGlobalConf(dir string, now time.Time) error {
 	gc := filepath.Join(dir, "globalconf")
 	idPath := filepath.Join(gc, "instance-identifier")
-	b, err := os.ReadFile(idPath)
+	b, err := ReadFile(idPath)
 	if err != nil {
 		return fmt.Errorf("%s: %w", idPath, err)
 	}
@@ -62,7 +62,7 @@ func CheckGlobalConf(dir string, now time.Time) error {
 			return fmt.Errorf("%s: %w", p, err)
 		}
 		mp := p + ".metadata"
-		mb, err := os.ReadFile(mp)
+		mb, err := ReadFile(mp)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

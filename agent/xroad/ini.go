@@ -61,7 +61,7 @@ var iniOptions = ini.LoadOptions{Insensitive: false, IgnoreInlineComment: true, 
 // appendINI merges file into f; later files win. Errors name the file (and the line, where
 // the ini library reports one).
 func appendINI(f *ini.File, path string) error {
-	b, err := os.ReadFile(path)
+	b, err := ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

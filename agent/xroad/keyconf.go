@@ -6,7 +6,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 )
@@ -49,7 +48,7 @@ type AuthCert struct {
 // usage AUTHENTICATION on the software token, a cert that is active, whose status starts
 // with "registered", and that is within its validity period.
 func ReadAuthCert(path string, now time.Time) (*AuthCert, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -42,7 +41,7 @@ func OCSPCachePath(dir string, cert *x509.Certificate) string {
 // signer's job when it stores the response.
 func ReadOCSP(dir string, cert *x509.Certificate) (*ocsp.Response, error) {
 	path := OCSPCachePath(dir, cert)
-	der, err := os.ReadFile(path)
+	der, err := ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -128,7 +128,7 @@ serverconf.hibernate.hikari.dataSource.currentSchema = serverconf,public
 			t.Errorf("%q: got %v; want an error ending in %q", tt.content, err, tt.wantErr)
 		}
 	}
-	if _, err := ReadDBProperties(t.TempDir(), "serverconf"); err == nil || !strings.Contains(err.Error(), "db.properties: open") {
+	if _, err := ReadDBProperties(t.TempDir(), "serverconf"); err == nil || !strings.Contains(err.Error(), "db.properties: stat") {
 		t.Errorf("missing file: got %v", err)
 	}
 }
@@ -165,7 +165,7 @@ func TestGlobalConf(t *testing.T) {
 		{"bad date", func(m map[string]string) { m["globalconf/EE/private-params.xml.metadata"] = meta("tomorrow") },
 			`globalconf/EE/private-params.xml.metadata: expirationDate "tomorrow": not an ISO-8601 date-time`},
 		{"no instance identifier", func(m map[string]string) { delete(m, "globalconf/instance-identifier") },
-			"globalconf/instance-identifier: open"},
+			"globalconf/instance-identifier: no such file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
