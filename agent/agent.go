@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"time"
@@ -11,10 +12,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
 
 	"github.com/xroad-lb/lbkit/agent/adminport"
+	"github.com/xroad-lb/lbkit/agent/agentcheck"
 	"github.com/xroad-lb/lbkit/agent/check"
+	"github.com/xroad-lb/lbkit/agent/connlimit"
 	"github.com/xroad-lb/lbkit/agent/healthport"
+	"github.com/xroad-lb/lbkit/agent/ratelog"
+	"github.com/xroad-lb/lbkit/agent/redact"
 	"github.com/xroad-lb/lbkit/agent/verdict"
 	"github.com/xroad-lb/lbkit/agent/xroad"
 	"github.com/xroad-lb/lbkit/agent/xroadcheck"
@@ -47,7 +53,10 @@ type Agent struct {
 	admin       *adminport.Server
 	healthLns   []net.Listener
 	adminLn     net.Listener
-	maintenance sync.Mutex // serialises writes of the maintenance state file
+	maintenance sync.Mutex // serialises a switch of maintenance mode with its state file
+	limiter     *connlimit.Limiter
+	httpLog     *ratelog.Logger
+	httpLogOnce sync.Once
 }
 
 type service struct {
@@ -57,7 +66,15 @@ type service struct {
 
 // New builds the daemon from cfg: the X-Road checks in X-Road's order, then the components'.
 func New(cfg Config, log zerolog.Logger, components ...Component) (*Agent, error) {
+	if cfg.Redactor == nil {
+		cfg.Redactor = &redact.Redactor{}
+	}
 	a := &Agent{cfg: cfg, log: log, now: time.Now, components: components}
+	// One cap over the health and agent-check ports; the balancers get the reserved part.
+	a.limiter = connlimit.New(cfg.Limits(), func(ip netip.Addr) bool {
+		return agentcheck.InPrefixes(cfg.Balancers, ip)
+	})
+	a.limiter.OnAcceptError = func(err error) { a.httpLogger().Printf("accept: %v", err) }
 	specs := a.xroadChecks()
 	for _, c := range components {
 		specs = append(specs, c.Checks...)
@@ -84,7 +101,9 @@ func New(cfg Config, log zerolog.Logger, components ...Component) (*Agent, error
 func (a *Agent) xroadChecks() []check.Spec {
 	c := a.cfg
 	a.serverconf = xroadcheck.NewServerConf(c.ServerConf, func() (xroad.DBSettings, error) {
-		return xroad.ReadDBProperties(c.XRoadDir, "serverconf")
+		d, err := xroad.ReadDBProperties(c.XRoadDir, "serverconf")
+		c.Redactor.Add(d.Password) // a new password is masked before it can show anywhere
+		return d, err
 	})
 	specs := []check.Spec{
 		{Name: xroadcheck.NameGlobalConf, Run: xroadcheck.GlobalConf(c.XRoadDir, a.clock)},
@@ -101,6 +120,17 @@ func (a *Agent) xroadChecks() []check.Spec {
 }
 
 func (a *Agent) clock() time.Time { return a.now() }
+
+// Limiter is the connection cap shared by the public ports (the agent-check port joins it).
+func (a *Agent) Limiter() *connlimit.Limiter { return a.limiter }
+
+// httpLogger is the rate-limited logger of the HTTP servers' error lines.
+func (a *Agent) httpLogger() *ratelog.Logger {
+	a.httpLogOnce.Do(func() {
+		a.httpLog = ratelog.New(a.log.With().Str("component", "http").Logger(), 0, nil)
+	})
+	return a.httpLog
+}
 
 // Store is the verdict store, for components that render it (agent-check port, push).
 func (a *Agent) Store() *verdict.Store { return a.store }
@@ -145,8 +175,14 @@ func (a *Agent) Listen() error {
 			}
 		}
 	}
-	a.health = healthport.New(a.store, healthport.Options{Components: status, LBLine: a.lbLine, Gatherer: reg})
+	c := a.cfg
+	a.health = healthport.New(a.store, healthport.Options{Components: status, LBLine: a.lbLine, Gatherer: reg,
+		Limiter: a.limiter, Logger: a.httpLogger(), ReadTimeout: c.ReadTimeout, IdleTimeout: c.IdleTimeout,
+		Redactor: c.Redactor, StatusToken: c.StatusToken})
 	if err := reg.Register(healthport.NewCollector(a.store, a.health)); err != nil {
+		return err
+	}
+	if err := reg.Register(newPortCollector(a.limiter, a.httpLogger())); err != nil {
 		return err
 	}
 	_ = reg.Register(collectors.NewGoCollector())
@@ -159,7 +195,9 @@ func (a *Agent) Listen() error {
 		}
 		a.healthLns = lns
 	}
-	a.admin = adminport.New(a, a.cfg.Health.Port != 0, a.maintenanceChanged)
+	a.admin = adminport.New(a, a.cfg.Health.Port != 0, adminport.Options{
+		OnChange: a.maintenanceChanged, Logger: a.httpLogger(),
+		Status: func(ctx *fasthttp.RequestCtx) { a.health.ServeStatus(ctx, true) }})
 	ln, err := net.Listen("tcp", a.cfg.AdminListen)
 	if err != nil {
 		closeAll(a.healthLns)
@@ -185,8 +223,16 @@ func (a *Agent) AdminAddr() string {
 	return a.adminLn.Addr().String()
 }
 
-// SetMaintenance switches maintenance mode (the admin port calls it).
-func (a *Agent) SetMaintenance(on bool) bool { return a.store.SetMaintenance(on) }
+// SetMaintenance switches maintenance mode (the admin port calls it) and, when a state file is
+// configured, writes the new state under the same lock, so the file always ends with the
+// state in memory.
+func (a *Agent) SetMaintenance(on bool) bool {
+	a.maintenance.Lock()
+	defer a.maintenance.Unlock()
+	old := a.store.SetMaintenance(on)
+	a.persistMaintenance(on)
+	return old
+}
 
 // Run listens (if Listen was not called) and serves until ctx is done.
 func (a *Agent) Run(ctx context.Context) error {
@@ -199,7 +245,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 4+len(a.components)+len(a.services))
+	errc := make(chan error, 3+len(a.healthLns)+len(a.components)+len(a.services)) // one per goRun
 	goRun := func(name string, fn func() error) {
 		wg.Add(1)
 		go func() {

@@ -3,12 +3,17 @@ package agent
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/xroad-lb/lbkit/agent/agentcheck"
 	"github.com/xroad-lb/lbkit/agent/check"
+	"github.com/xroad-lb/lbkit/agent/connlimit"
+	"github.com/xroad-lb/lbkit/agent/healthport"
+	"github.com/xroad-lb/lbkit/agent/redact"
 	"github.com/xroad-lb/lbkit/agent/xroad"
 )
 
@@ -42,6 +47,16 @@ type Config struct {
 	MaintenanceStateFile                string
 	MaxProcs                            int             // CPUs the daemon may use at once (GOMAXPROCS); 0 = all
 	Settings                            *xroad.Settings // lbagent.ini + node.ini, for components
+
+	// The public ports (health and agent-check): docs/security.md.
+	MaxConns, MaxConnsPerIP  int           // 0 = defaults (sized from RLIMIT_NOFILE; 16)
+	ReadTimeout, IdleTimeout time.Duration // one request's read; a keep-alive wait
+	StatusToken              string        // Bearer token for the full /status on the health port
+	Balancers                []netip.Prefix
+
+	// Redactor masks the serverconf password in /status, /metrics and (given to the logger by
+	// its maker) the log. LoadConfig makes it.
+	Redactor *redact.Redactor
 }
 
 // LoadConfig reads the node's files. Every error names the file and the field at fault.
@@ -93,6 +108,8 @@ func LoadConfig(f Flags) (Config, error) {
 	if c.ServerConf, err = xroad.ReadDBProperties(c.XRoadDir, "serverconf"); err != nil {
 		return c, err
 	}
+	c.Redactor = &redact.Redactor{}
+	c.Redactor.Add(c.ServerConf.Password)
 	if c.Settings, err = xroad.ReadSettings(c.XRoadDir); err != nil {
 		return c, err
 	}
@@ -116,11 +133,61 @@ func LoadConfig(f Flags) (Config, error) {
 		}
 		c.MaxProcs = n
 	}
+	if err := loadPublicPorts(&c, s); err != nil {
+		return c, err
+	}
+	c.Redactor.Add(c.StatusToken)
 	c.MaintenanceStateFile = s.String(Section, "maintenance-state-file", "")
 	if f.MaintenanceStateFile != "" {
 		c.MaintenanceStateFile = f.MaintenanceStateFile
 	}
 	return c, nil
+}
+
+// loadPublicPorts reads the limits of the ports that face the balancers' network.
+func loadPublicPorts(c *Config, s *xroad.Settings) error {
+	count := func(key string, min int) (int, error) {
+		v := s.String(Section, key, "")
+		if v == "" {
+			return 0, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min {
+			return 0, s.Error(Section, key, "want a whole number of at least %d", min)
+		}
+		return n, nil
+	}
+	var err error
+	if c.MaxConns, err = count("max-connections", 16); err != nil {
+		return err
+	}
+	if c.MaxConnsPerIP, err = count("max-connections-per-ip", 1); err != nil {
+		return err
+	}
+	timeout := func(key string, def time.Duration) (time.Duration, error) {
+		d, err := s.Duration(Section, key, def)
+		if err == nil && (d < 100*time.Millisecond || d > 10*time.Minute) {
+			err = s.Error(Section, key, "want a duration from 100ms to 10m")
+		}
+		return d, err
+	}
+	if c.ReadTimeout, err = timeout("read-timeout", healthport.DefaultReadTimeout); err != nil {
+		return err
+	}
+	if c.IdleTimeout, err = timeout("idle-timeout", healthport.DefaultIdleTimeout); err != nil {
+		return err
+	}
+	c.StatusToken = s.String(Section, "status-token", "")
+	if c.StatusToken != "" && len(c.StatusToken) < 16 {
+		return s.Error(Section, "status-token", "want at least 16 characters")
+	}
+	c.Balancers, err = agentcheck.ParseBalancers(s)
+	return err
+}
+
+// Limits are the connection caps of the public ports.
+func (c Config) Limits() connlimit.Limits {
+	return connlimit.Limits{Max: c.MaxConns, PerIP: c.MaxConnsPerIP}
 }
 
 // parseTCPChecks reads [lbagent] tcp-checks = name=host:port, name=host:port.

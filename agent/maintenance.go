@@ -8,15 +8,17 @@ import (
 	"strings"
 )
 
-// maintenanceChanged logs a switch and persists it when a state file is configured.
+// maintenanceChanged logs a switch.
 func (a *Agent) maintenanceChanged(old, on bool) {
 	a.log.Info().Bool("maintenance", on).Bool("was", old).Msg("maintenance mode set")
+}
+
+// persistMaintenance writes the state file, when one is configured (a.maintenance held).
+func (a *Agent) persistMaintenance(on bool) {
 	path := a.cfg.MaintenanceStateFile
 	if path == "" {
 		return
 	}
-	a.maintenance.Lock()
-	defer a.maintenance.Unlock()
 	if err := writeFileAtomic(path, []byte(fmt.Sprintf("%t\n", on))); err != nil {
 		a.log.Error().Err(err).Msg("cannot persist maintenance mode")
 	}

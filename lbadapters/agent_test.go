@@ -21,7 +21,7 @@ import (
 // with the given components, on a loopback listener, and returns the node to read it from.
 func serveStatus(t *testing.T, role string, components map[string]func() any) Node {
 	t.Helper()
-	st := healthport.BuildStatus(verdict.NewStore(role, nil).Load(), time.Now(), components)
+	st := healthport.BuildStatus(verdict.NewStore(role, nil).Load(), time.Now(), components, false)
 	body, err := json.Marshal(st)
 	if err != nil {
 		t.Fatal(err)

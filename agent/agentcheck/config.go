@@ -2,6 +2,7 @@ package agentcheck
 
 import (
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,50 @@ type Config struct {
 	ReadyFor        time.Duration // how long a peer told drain stays owed "ready" after our maintenance
 	StateFile       string        // our own drain and its owed peers over restarts; "" = memory only
 	Dynamic         DynamicConfig // Source "" = off
+	// Balancers, when not empty, are the only peers that are told drain/maint as an
+	// announcement and given "ready" (on this port and on /lb); they also get the reserved
+	// connection slots of the public ports. Empty: every peer counts as a balancer.
+	Balancers []netip.Prefix
+}
+
+// IsBalancer reports whether ip is one of the balancers (always true when none are listed).
+func (c Config) IsBalancer(ip netip.Addr) bool {
+	if len(c.Balancers) == 0 {
+		return true
+	}
+	return InPrefixes(c.Balancers, ip)
+}
+
+// InPrefixes reports whether ip is in one of ps.
+func InPrefixes(ps []netip.Prefix, ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range ps {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseBalancers reads [agent-check] balancers = ADDR|PREFIX, ... (e.g. 10.0.0.5, 10.0.1.0/24).
+func ParseBalancers(s *xroad.Settings) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range strings.Split(s.String(Section, "balancers", ""), ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if ip, err := netip.ParseAddr(item); err == nil {
+			out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			return nil, s.Error(Section, "balancers", "%q: want an IP address or a prefix such as 10.0.1.0/24", item)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // LoadConfig reads the [agent-check] section:
@@ -40,6 +85,7 @@ type Config struct {
 //	dynamic-min      = 10                (percent)
 //	dynamic-step     = 10                (percent; smaller moves are not published: hysteresis)
 //	dynamic-interval = 2s
+//	balancers        = 10.0.0.5, 10.0.1.0/24 (default: any peer; see Config.Balancers)
 //
 // Errors name the file, section and key.
 func LoadConfig(s *xroad.Settings, health xroad.HealthCheck) (Config, error) {
@@ -85,6 +131,9 @@ func LoadConfig(s *xroad.Settings, health xroad.HealthCheck) (Config, error) {
 	}
 	c.StateFile = s.String(Section, "state-file", "")
 	if c.Dynamic, err = loadDynamic(s); err != nil {
+		return c, err
+	}
+	if c.Balancers, err = ParseBalancers(s); err != nil {
 		return c, err
 	}
 	return c, nil

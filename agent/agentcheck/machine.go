@@ -15,6 +15,10 @@ import (
 	"github.com/xroad-lb/lbkit/haproxy"
 )
 
+// maxOwed bounds the peers remembered as owed "ready"; past it the machine owes "ready" to any
+// peer (as after a restart from an old state file), so no client can grow the set.
+const maxOwed = 64
+
 // DefaultReadyFor is how long, after the node's maintenance ends, a peer that was told
 // drain/maint stays owed its "ready" (see the package doc).
 const DefaultReadyFor = time.Minute
@@ -193,7 +197,11 @@ func (m *machine) line(v *verdict.Verdict, peer string) (line []byte, ready bool
 	if peer != "" {
 		switch m.phase {
 		case announced:
-			if !m.owed[peer] {
+			switch {
+			case m.anyone || m.owed[peer]:
+			case len(m.owed) >= maxOwed:
+				m.owed, m.anyone, m.dirty = nil, true, true
+			default:
 				if m.owed == nil {
 					m.owed = make(map[string]bool)
 				}

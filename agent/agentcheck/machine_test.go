@@ -158,8 +158,8 @@ func TestStatusShowsOwedPeers(t *testing.T) {
 	s.Line(peerA)
 	store.SetMaintenance(false)
 	st := s.Status().(map[string]any)
-	if got, _ := st["ready_owed_to"].([]string); !slices.Equal(got, []string{peerA, peerB}) {
-		t.Errorf("ready_owed_to got %v; want [%s %s]", st["ready_owed_to"], peerA, peerB)
+	if got, _ := st["ready_owed_to"].([]string); !slices.Equal(got, []string{"http:" + peerA, "http:" + peerB}) {
+		t.Errorf("ready_owed_to got %v; want [http:%s http:%s] (owed on /lb, kept apart from the agent-check port)", st["ready_owed_to"], peerA, peerB)
 	}
 	if st["phase"] != "lifting" || st["line"] != "up" {
 		t.Errorf("status got %v; want phase lifting, line up", st)
@@ -211,7 +211,7 @@ func TestStateFileLiftsOwnDrainAfterRestart(t *testing.T) {
 			t.Fatalf("%s got %q; want drain", p, got)
 		}
 	}
-	if got, want := readState(t, path), "drain\npeers "+peerA+" "+peerB+"\n"; got != want {
+	if got, want := readState(t, path), "drain\npeers http:"+peerA+" http:"+peerB+"\n"; got != want {
 		t.Fatalf("state file got %q; want %q", got, want)
 	}
 
@@ -226,7 +226,7 @@ func TestStateFileLiftsOwnDrainAfterRestart(t *testing.T) {
 			t.Fatalf("after restart, step %d (%s): got %q, %s; want %q, %s", i, tt.peer, got, s2.Phase(), tt.want, tt.phase)
 		}
 	}
-	if got, want := readState(t, path), "drain\npeers "+peerB+"\n"; got != want {
+	if got, want := readState(t, path), "drain\npeers http:"+peerB+"\n"; got != want {
 		t.Fatalf("state file got %q; want %q", got, want)
 	}
 

@@ -6,18 +6,22 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/xroad-lb/lbkit/agent/connlimit"
 	"github.com/xroad-lb/lbkit/agent/verdict"
 )
 
 // Timeouts of one agent-check connection.
 const (
 	writeTimeout = 2 * time.Second
-	lingerLimit  = time.Second // how long to wait for the peer to close after our line
-	maxActive    = 512         // connections handled at once; more wait in the accept queue
+	lingerLimit  = time.Second // how long to wait for a balancer to close after our line
+	// lingerOther is the wait for a peer that is not a listed balancer: it is owed nothing,
+	// so its connection is given back almost at once.
+	lingerOther = 50 * time.Millisecond
 )
 
 // Server answers agent-check connections from a verdict store.
@@ -27,7 +31,12 @@ type Server struct {
 	m       *machine
 	onError func(error)
 	weight  *DynamicWeight
+	limiter *connlimit.Limiter
 }
+
+// SetLimiter caps the port's connections with lim (shared with the health port); call before
+// Serve. Without one, connections are capped per IP by a limiter of the port's own.
+func (s *Server) SetLimiter(lim *connlimit.Limiter) { s.limiter = lim }
 
 // New builds a server for cfg (see LoadConfig). onError, when not nil, receives errors that do
 // not stop the server (a state file that cannot be written, a failed accept); it must not block.
@@ -71,12 +80,36 @@ func NewWithClock(cfg Config, store *verdict.Store, onError func(error), now fun
 // Line returns the agent-check line for peer, '\n' included, for the health port's /lb: peer
 // is the remote IP of the HTTP client (see Peer). A "ready" owed to peer counts as delivered
 // with this line. The slice is shared: do not modify it.
+//
+// The "ready" owed on /lb and on the agent-check port are kept apart: a GET of /lb from a
+// balancer's address never takes the "ready" that its agent-check is owed. Peers that are not
+// listed balancers (when a list is given) are neither told drain as an announcement nor given
+// "ready".
 func (s *Server) Line(peer string) []byte {
-	line, ready := s.line(peer)
+	key := s.key("http", peer)
+	line, ready := s.line(key)
 	if ready {
-		s.delivered(peer)
+		s.delivered(key)
 	}
 	return line
+}
+
+// key is the owed-set key of peer on channel ("tcp" or "http"), or "" when peer is not a
+// balancer (and so owed nothing).
+func (s *Server) key(channel, peer string) string {
+	if peer == "" {
+		return ""
+	}
+	if len(s.cfg.Balancers) > 0 {
+		ip, err := netip.ParseAddr(peer)
+		if err != nil || !s.cfg.IsBalancer(ip) {
+			return ""
+		}
+	}
+	if channel == "tcp" {
+		return peer // as in state files written before /lb had its own set
+	}
+	return channel + ":" + peer
 }
 
 // line returns the line for peer and whether it carries a "ready" owed to peer.
@@ -164,32 +197,26 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.weight.Run(ctx) }()
 	}
-	sem := make(chan struct{}, maxActive)
+	lim := s.limiter
+	if lim == nil {
+		lim = connlimit.New(connlimit.Limits{}, func(ip netip.Addr) bool {
+			return len(s.cfg.Balancers) > 0 && s.cfg.IsBalancer(ip)
+		})
+	}
+	// The limiter caps the connections and retries failed accepts (too many open files)
+	// with a backoff; the accept loop itself never waits for a slot.
+	guarded := lim.Listener(ln, nil)
 	for {
-		conn, err := ln.Accept()
+		conn, err := guarded.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("agent-check: listener closed: %w", err)
-			}
-			s.onError(fmt.Errorf("agent-check: accept: %w", err))
-			select { // e.g. too many open files: back off a little
-			case <-time.After(50 * time.Millisecond):
-			case <-ctx.Done():
-				return nil
-			}
-			continue
+			return fmt.Errorf("agent-check: listener closed: %w", err)
 		}
-		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
-			defer func() { <-sem; wg.Done() }()
+			defer wg.Done()
 			s.answer(conn)
 		}()
 	}
@@ -202,13 +229,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // connection after our line; otherwise it is owed again on the next connection.
 func (s *Server) answer(conn net.Conn) {
 	defer conn.Close()
-	peer := Peer(conn.RemoteAddr())
+	peer := s.key("tcp", Peer(conn.RemoteAddr()))
 	line, ready := s.line(peer)
 	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := conn.Write(line); err != nil {
 		return
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(lingerLimit))
+	linger := lingerLimit
+	if peer == "" {
+		linger = lingerOther
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(linger))
 	_, err := io.Copy(io.Discard, io.LimitReader(conn, 4096))
 	if ready && !errors.Is(err, os.ErrDeadlineExceeded) {
 		s.delivered(peer)

@@ -7,6 +7,7 @@ package healthport
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"net"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/xroad-lb/lbkit/agent/connlimit"
+	"github.com/xroad-lb/lbkit/agent/redact"
 	"github.com/xroad-lb/lbkit/agent/verdict"
 )
 
@@ -31,6 +34,9 @@ type Server struct {
 	lbLine     func(peer string) []byte
 	gatherer   prometheus.Gatherer
 	now        func() time.Time
+	redactor   *redact.Redactor
+	token      []byte
+	limiter    *connlimit.Limiter
 	srv        *fasthttp.Server
 
 	answered [3]atomic.Uint64 // 200, 500, 503 answers of the plain endpoint
@@ -41,39 +47,118 @@ type Options struct {
 	// Components add named documents to /status under "components" (sync, replication, ...).
 	Components map[string]func() any
 	// LBLine, when set, serves /lb with the agent-check line (text/plain) for peer, the
-	// client's remote IP (the agent-check says "ready" only to peers it told drain/maint).
+	// client's remote IP on a GET (the agent-check says "ready" only to peers it told
+	// drain/maint, and a GET delivers it); "" for any other method, which never consumes a
+	// "ready" nor is told anything.
 	LBLine func(peer string) []byte
 	// Gatherer serves /metrics; nil disables it.
 	Gatherer prometheus.Gatherer
 	// Now is the clock for ages in /status; default time.Now.
 	Now func() time.Time
+
+	// Limiter caps the connections (nil: no caps); its idle connections are closed first
+	// when at the cap.
+	Limiter *connlimit.Limiter
+	// Logger receives the HTTP library's error lines (malformed requests); nil discards them.
+	Logger fasthttp.Logger
+	// ReadTimeout bounds reading one request; IdleTimeout a keep-alive wait for the next.
+	ReadTimeout, IdleTimeout time.Duration
+	// Redactor masks secrets in /status and /metrics (nil: none).
+	Redactor *redact.Redactor
+	// StatusToken, when set, gives the full /status (causes, components) to a request with
+	// "Authorization: Bearer <token>"; without it the health port's /status shows what a
+	// balancer's operator needs and no more. The admin port always shows it all.
+	StatusToken string
 }
+
+// Defaults of the connection timeouts: a probe sends its request in milliseconds.
+const (
+	DefaultReadTimeout = 2 * time.Second
+	DefaultIdleTimeout = 10 * time.Second
+)
+
+// Request limits: a probe is a request line and a few headers, without a body.
+const (
+	maxBody            = 1024
+	readBufferSize     = 4096 // also the largest request head
+	maxRequestsPerConn = 1000 // a pipelining client reconnects, and waits its turn
+)
 
 // New returns a health port server reading store.
 func New(store *verdict.Store, o Options) *Server {
-	s := &Server{store: store, components: o.Components, lbLine: o.LBLine, gatherer: o.Gatherer, now: o.Now}
+	s := &Server{store: store, components: o.Components, lbLine: o.LBLine, gatherer: o.Gatherer, now: o.Now,
+		redactor: o.Redactor, limiter: o.Limiter}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.srv = &fasthttp.Server{
-		Handler:               s.Handle,
-		Name:                  "",
+	if s.redactor == nil {
+		s.redactor = &redact.Redactor{}
+	}
+	if o.StatusToken != "" {
+		s.token = []byte("Bearer " + o.StatusToken)
+	}
+	s.srv = NewServer(s.Handle, o.Limiter, o.Logger, o.ReadTimeout, o.IdleTimeout)
+	return s
+}
+
+// NewServer returns a fasthttp server hardened for a port that anyone on the network may
+// reach: bounded request reads and keep-alive waits, tiny request heads and no bodies, no
+// buffers kept by idle connections, a limit of requests per connection, library errors to
+// logger without request contents, and the limiter told which connections are idle.
+func NewServer(h fasthttp.RequestHandler, lim *connlimit.Limiter, logger fasthttp.Logger, read, idle time.Duration) *fasthttp.Server {
+	if read <= 0 {
+		read = DefaultReadTimeout
+	}
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	if logger == nil {
+		logger = discard{}
+	}
+	srv := &fasthttp.Server{
+		Handler:               h,
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
 		// ReadTimeout and IdleTimeout bound every connection. No server-wide WriteTimeout:
 		// a probe's answer is a few bytes, which the socket buffer takes whole, and each
 		// deadline costs a clock read per request (/status and /metrics set their own).
 		// LazyRequestTime: the handler never asks the request time.
-		ReadTimeout:     10 * time.Second,
-		IdleTimeout:     60 * time.Second,
-		LazyRequestTime: true,
-		ReadBufferSize:  4096,
+		ReadTimeout:                  read,
+		IdleTimeout:                  idle,
+		LazyRequestTime:              true,
+		ReadBufferSize:               readBufferSize,
+		WriteBufferSize:              4096,
+		MaxRequestBodySize:           maxBody,
+		DisablePreParseMultipartForm: true,
+		MaxRequestsPerConn:           maxRequestsPerConn,
+		ReduceMemoryUsage:            true,
+		SecureErrorLogMessage:        true,
+		Logger:                       logger,
 	}
-	return s
+	if lim != nil {
+		srv.ConnState = func(c net.Conn, st fasthttp.ConnState) {
+			switch st {
+			case fasthttp.StateNew, fasthttp.StateIdle:
+				lim.SetIdle(c, true)
+			case fasthttp.StateActive:
+				lim.SetIdle(c, false)
+			}
+		}
+	}
+	return srv
 }
 
-// Serve answers on l until Shutdown.
-func (s *Server) Serve(l net.Listener) error { return s.srv.Serve(l) }
+type discard struct{}
+
+func (discard) Printf(string, ...any) {}
+
+// Serve answers on l until Shutdown (through the limiter, when there is one).
+func (s *Server) Serve(l net.Listener) error {
+	if s.limiter != nil {
+		l = s.limiter.Listener(l, nil)
+	}
+	return s.srv.Serve(l)
+}
 
 // Shutdown stops accepting and waits for open requests to finish (or ctx).
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
@@ -91,14 +176,18 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	if len(path) > 1 && path[1] != 0 {
 		switch {
 		case bytes.Equal(path, pathStatus):
-			s.serveStatus(ctx)
+			s.ServeStatus(ctx, s.fullStatus(ctx))
 			return
 		case bytes.Equal(path, pathMetrics) && s.gatherer != nil:
 			s.serveMetrics(ctx)
 			return
 		case bytes.Equal(path, pathLB) && s.lbLine != nil:
+			peer := ""
+			if ctx.IsGet() {
+				peer = ctx.RemoteIP().String()
+			}
 			ctx.Response.Header.SetContentTypeBytes(textPlain)
-			ctx.SetBody(s.lbLine(ctx.RemoteIP().String()))
+			ctx.SetBody(s.lbLine(peer))
 			return
 		}
 	}
@@ -116,6 +205,11 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	default:
 		s.answered[2].Add(1)
 	}
+}
+
+// fullStatus reports whether the request carries the status token.
+func (s *Server) fullStatus(ctx *fasthttp.RequestCtx) bool {
+	return s.token != nil && subtle.ConstantTimeCompare(ctx.Request.Header.Peek("Authorization"), s.token) == 1
 }
 
 // Answered returns how many plain health answers were 200, 500 and 503.

@@ -96,7 +96,7 @@ func TestStatusAgeAndDuration(t *testing.T) {
 	started := time.Date(2026, 11, 25, 11, 59, 50, 0, time.UTC)
 	st.SetResult(1, check.Result{Name: "Server conf database status", Status: check.StatusFail, Message: "ServerConf is not available",
 		Detail: "connect: refused", Started: started, Duration: 1500 * time.Millisecond, Runs: 3, Failures: 2})
-	doc := BuildStatus(st.Load(), started.Add(10*time.Second), nil)
+	doc := BuildStatus(st.Load(), started.Add(10*time.Second), nil, true)
 	got := doc.Checks["Server conf database status"][0]
 	if got.ObservedValue != 1500 || got.AgeSeconds != 8.5 || got.Detail != "connect: refused" || got.Runs != 3 || got.Failures != 2 ||
 		got.ComponentID != "server-conf-database-status" || !got.AffectsHealth {

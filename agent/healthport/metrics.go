@@ -29,7 +29,7 @@ func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	ctx.Response.Header.SetContentType(string(format))
-	ctx.SetBody(buf.Bytes())
+	ctx.SetBody(s.redactor.Bytes(buf.Bytes()))
 }
 
 // Collector exports the verdict and the health port's answer counts as Prometheus metrics.
@@ -37,26 +37,27 @@ type Collector struct {
 	store  *verdict.Store
 	server *Server
 
-	healthy, maintenance, checkStatus, checkDuration, checkRuns, checkFailures, answers *prometheus.Desc
+	healthy, maintenance, checkStatus, checkDuration, checkRuns, checkFailures, checkAbandoned, answers *prometheus.Desc
 }
 
 // NewCollector returns a collector for store; server may be nil (no answer counts).
 func NewCollector(store *verdict.Store, server *Server) *Collector {
 	return &Collector{
 		store: store, server: server,
-		healthy:       prometheus.NewDesc("lbagent_healthy", "1 when the node takes new traffic (all critical checks pass, not in maintenance).", nil, nil),
-		maintenance:   prometheus.NewDesc("lbagent_maintenance", "1 when maintenance mode is on.", nil, nil),
-		checkStatus:   prometheus.NewDesc("lbagent_check_up", "1 when the check's latest result passes (warning-severity checks: 0 means warn).", []string{"check", "severity"}, nil),
-		checkDuration: prometheus.NewDesc("lbagent_check_duration_seconds", "Duration of the check's latest run.", []string{"check"}, nil),
-		checkRuns:     prometheus.NewDesc("lbagent_check_runs_total", "Runs of the check.", []string{"check"}, nil),
-		checkFailures: prometheus.NewDesc("lbagent_check_failures_total", "Failed runs of the check.", []string{"check"}, nil),
-		answers:       prometheus.NewDesc("lbagent_health_answers_total", "Answers of the X-Road health endpoint by HTTP status.", []string{"code"}, nil),
+		healthy:        prometheus.NewDesc("lbagent_healthy", "1 when the node takes new traffic (all critical checks pass, not in maintenance).", nil, nil),
+		maintenance:    prometheus.NewDesc("lbagent_maintenance", "1 when maintenance mode is on.", nil, nil),
+		checkStatus:    prometheus.NewDesc("lbagent_check_up", "1 when the check's latest result passes (warning-severity checks: 0 means warn).", []string{"check", "severity"}, nil),
+		checkDuration:  prometheus.NewDesc("lbagent_check_duration_seconds", "Duration of the check's latest run.", []string{"check"}, nil),
+		checkRuns:      prometheus.NewDesc("lbagent_check_runs_total", "Runs of the check.", []string{"check"}, nil),
+		checkFailures:  prometheus.NewDesc("lbagent_check_failures_total", "Failed runs of the check.", []string{"check"}, nil),
+		checkAbandoned: prometheus.NewDesc("lbagent_check_abandoned_runs", "Runs of the check stuck past their timeout and left behind (the check goes on with fresh runs).", []string{"check"}, nil),
+		answers:        prometheus.NewDesc("lbagent_health_answers_total", "Answers of the X-Road health endpoint by HTTP status.", []string{"code"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.healthy, c.maintenance, c.checkStatus, c.checkDuration, c.checkRuns, c.checkFailures, c.answers} {
+	for _, d := range []*prometheus.Desc{c.healthy, c.maintenance, c.checkStatus, c.checkDuration, c.checkRuns, c.checkFailures, c.checkAbandoned, c.answers} {
 		ch <- d
 	}
 }
@@ -71,6 +72,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.checkDuration, prometheus.GaugeValue, r.Duration.Seconds(), r.Name)
 		ch <- prometheus.MustNewConstMetric(c.checkRuns, prometheus.CounterValue, float64(r.Runs), r.Name)
 		ch <- prometheus.MustNewConstMetric(c.checkFailures, prometheus.CounterValue, float64(r.Failures), r.Name)
+		ch <- prometheus.MustNewConstMetric(c.checkAbandoned, prometheus.GaugeValue, float64(r.Abandoned), r.Name)
 	}
 	if c.server != nil {
 		ok, failed, maint := c.server.Answered()

@@ -44,8 +44,36 @@ type CheckStatus struct {
 
 var nonWord = regexp.MustCompile(`[^a-z0-9]+`)
 
-// BuildStatus renders a verdict as the /status document.
-func BuildStatus(v *verdict.Verdict, now time.Time, components map[string]func() any) Status {
+// publicKeys are the component fields that the health port's /status shows to anyone: states,
+// numbers and check messages a balancer's operator needs (lbadapter status reads them), never
+// an address, a user or a cause ("error" and "warning" carry the check's message only).
+var publicKeys = map[string]bool{
+	"up": true, "streaming": true, "paused": true, "lag_bytes": true, "lag_seconds": true, "error": true,
+	"connected": true, "last_success": true, "age_seconds": true, "warning": true, "phase": true, "line": true,
+}
+
+// publicView keeps a component document's public fields.
+func publicView(doc any) any {
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	for k := range m {
+		if !publicKeys[k] {
+			delete(m, k)
+		}
+	}
+	return m
+}
+
+// BuildStatus renders a verdict as the /status document. Without full it leaves out what only
+// the node's own admin should see: the checks' causes and the components' addresses, paths and
+// errors.
+func BuildStatus(v *verdict.Verdict, now time.Time, components map[string]func() any, full bool) Status {
 	st := Status{State: v.State, Role: v.Role, Maintenance: v.Maintenance, Time: v.Time.UTC(),
 		Checks: make(map[string][]CheckStatus, len(v.Checks))}
 	switch {
@@ -72,6 +100,9 @@ func BuildStatus(v *verdict.Verdict, now time.Time, components map[string]func()
 		if c.Status == check.StatusPass {
 			cs.Output = ""
 		}
+		if !full {
+			cs.Detail = ""
+		}
 		if !c.Started.IsZero() {
 			end := c.Started.Add(c.Duration)
 			cs.Time = end.UTC().Format(time.RFC3339Nano)
@@ -83,7 +114,11 @@ func BuildStatus(v *verdict.Verdict, now time.Time, components map[string]func()
 	if len(components) > 0 {
 		st.Components = make(map[string]any, len(components))
 		for name, f := range components {
-			st.Components[name] = f()
+			if full {
+				st.Components[name] = f()
+			} else {
+				st.Components[name] = publicView(f())
+			}
 		}
 	}
 	return st
@@ -93,9 +128,10 @@ func BuildStatus(v *verdict.Verdict, now time.Time, components map[string]func()
 // server applies per request only there.
 const answerWriteTimeout = 10 * time.Second
 
-func (s *Server) serveStatus(ctx *fasthttp.RequestCtx) {
+// ServeStatus answers /status; full adds the details (the admin port, or the status token).
+func (s *Server) ServeStatus(ctx *fasthttp.RequestCtx, full bool) {
 	_ = ctx.SetWriteDeadline(time.Now().Add(answerWriteTimeout))
-	st := BuildStatus(s.store.Load(), s.now(), s.components)
+	st := BuildStatus(s.store.Load(), s.now(), s.components, full)
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		ctx.Error("status: "+err.Error(), 500)
@@ -105,5 +141,5 @@ func (s *Server) serveStatus(ctx *fasthttp.RequestCtx) {
 	if st.Status == "fail" {
 		ctx.SetStatusCode(503)
 	}
-	ctx.SetBody(append(b, '\n'))
+	ctx.SetBody(s.redactor.Bytes(append(b, '\n')))
 }

@@ -30,6 +30,7 @@ func agentCheckPort(cfg agent.Config, log zerologLogger) (*agent.Component, wiri
 		if err != nil {
 			return err
 		}
+		srv.SetLimiter(a.Limiter())
 		a.SetLBLine(srv.Line)
 		a.AddStatus("agent-check", srv.Status)
 		a.AddService("agent-check", func(ctx context.Context) error {

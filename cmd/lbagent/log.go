@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -21,7 +22,10 @@ func (l *logFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&l.format, "log-format", "json", "log format: json (one object per line) or console")
 }
 
-func (l *logFlags) logger() (zerolog.Logger, error) {
+func (l *logFlags) logger() (zerolog.Logger, error) { return l.loggerTo(os.Stderr) }
+
+// loggerTo logs to w (e.g. stderr through the secrets' redactor).
+func (l *logFlags) loggerTo(w io.Writer) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(l.level)
 	if err != nil || l.level == "" {
 		return zerolog.Logger{}, fmt.Errorf("--log-level %q: want debug, info, warn or error", l.level)
@@ -29,9 +33,9 @@ func (l *logFlags) logger() (zerolog.Logger, error) {
 	var log zerolog.Logger
 	switch l.format {
 	case "json":
-		log = zerolog.New(os.Stderr)
+		log = zerolog.New(w)
 	case "console":
-		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
+		log = zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339})
 	default:
 		return zerolog.Logger{}, fmt.Errorf("--log-format %q: want json or console", l.format)
 	}

@@ -48,11 +48,15 @@ Reserved paths: /status (application/health+json, every check), /metrics (Promet
 The admin port (127.0.0.1:5566) takes GET /maintenance?targetState=true|false.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := lf.logger()
-			if err != nil {
+			if _, err := lf.logger(); err != nil { // bad log flags first
 				return err
 			}
 			cfg, err := agent.LoadConfig(f)
+			if err != nil {
+				return err
+			}
+			// Every log line passes the redactor of the serverconf password.
+			log, err := lf.loggerTo(cfg.Redactor.Writer(os.Stderr))
 			if err != nil {
 				return err
 			}
