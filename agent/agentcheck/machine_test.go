@@ -1,6 +1,8 @@
 package agentcheck
 
 import (
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -284,5 +286,62 @@ func TestBadStateFile(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), path) {
 			t.Errorf("%q: got %v; want an error naming the state file", content, err)
 		}
+	}
+}
+
+// TestBalancerListAndChannels: with a balancer list, other peers are never told drain as an
+// announcement nor given "ready"; and the "ready" owed on the agent-check port is not taken
+// by /lb from the same address.
+func TestBalancerListAndChannels(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	store := newStore(clock)
+	pass(store)
+	cfg := Config{Balancers: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")}}
+	s, err := NewWithClock(cfg, store, func(err error) { t.Error(err) }, clock.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.SetMaintenance(true)
+	// The balancer's agent-check (TCP channel) and an attacker's /lb both see drain.
+	if l, _ := s.line(s.key("tcp", peerA)); string(l) != "drain\n" {
+		t.Fatalf("balancer got %q", l)
+	}
+	if got := string(s.Line(peerB)); got != "drain\n" {
+		t.Fatalf("other peer got %q", got)
+	}
+	store.SetMaintenance(false)
+	// The attacker (not a balancer) gets no ready; /lb from the balancer's own address does not
+	// take the agent-check's ready either.
+	for _, p := range []string{peerB, peerA, peerA} {
+		if got := string(s.Line(p)); got != "up\n" {
+			t.Fatalf("/lb from %s got %q; want up without ready", p, got)
+		}
+	}
+	if l, ready := s.line(s.key("tcp", peerA)); string(l) != "up ready\n" || !ready {
+		t.Fatalf("the balancer's agent-check got %q; want its ready", l)
+	}
+}
+
+// TestOwedSetIsBounded: a flood of peers during maintenance cannot grow the owed set; past
+// maxOwed the machine owes "ready" to any peer until ReadyFor has passed.
+func TestOwedSetIsBounded(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	store := newStore(clock)
+	pass(store)
+	s, err := NewWithClock(Config{}, store, func(err error) { t.Error(err) }, clock.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.SetMaintenance(true)
+	for i := 0; i < 10*maxOwed; i++ {
+		s.Line(fmt.Sprintf("10.%d.%d.1", i/256, i%256))
+	}
+	_, owed, anyone := s.m.snapshot()
+	if len(owed) != 0 || !anyone {
+		t.Fatalf("owed %d peers, anyone %v; want the set dropped for 'anyone'", len(owed), anyone)
+	}
+	store.SetMaintenance(false)
+	if got := string(s.Line("10.0.0.1")); got != "up ready\n" {
+		t.Fatalf("after the flood got %q; want ready for any peer", got)
 	}
 }

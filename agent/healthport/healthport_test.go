@@ -7,6 +7,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/xroad-lb/lbkit/agent/redact"
+
 	"github.com/xroad-lb/lbkit/agent/check"
 	"github.com/xroad-lb/lbkit/agent/verdict"
 )
@@ -76,6 +78,13 @@ func TestReservedPaths(t *testing.T) {
 	if gotPeer != "0.0.0.0" {
 		t.Errorf("/lb peer %q; want the client's address (0.0.0.0 for an in-memory request)", gotPeer)
 	}
+	for _, m := range []string{"HEAD", "POST", "DELETE"} { // only a GET may take a "ready"
+		gotPeer = "unset"
+		do(s, m, "/lb")
+		if gotPeer != "" {
+			t.Errorf("%s /lb: peer %q; want \"\" (neither told drain nor given ready)", m, gotPeer)
+		}
+	}
 	code, body, ct := do(s, "GET", "/status?verbose=1")
 	if code != 503 || ct != "application/health+json" {
 		t.Errorf("/status: got %d %q; want 503 application/health+json while checks are pending", code, ct)
@@ -88,6 +97,45 @@ func TestReservedPaths(t *testing.T) {
 	// /metrics is not served without a gatherer: the path gets the plain answer.
 	if code, _, _ := do(s, "GET", "/metrics"); code != 500 {
 		t.Errorf("/metrics without gatherer: got %d; want the plain 500", code)
+	}
+}
+
+// TestStatusDetailsOnlyWithToken: the public /status leaves out causes and the components'
+// addresses and errors; the token (or the admin port) shows them; secrets are masked always.
+func TestStatusDetailsOnlyWithToken(t *testing.T) {
+	st := newStore()
+	st.SetResult(0, check.Result{Name: "Global conf validity", Status: check.StatusFail, Started: time.Now(),
+		Message: "ServerConf is not available", Detail: "connect host=db.internal user=serverconf password=' s3cret pw'"})
+	var red redact.Redactor
+	red.Add(" s3cret pw")
+	s := New(st, Options{Redactor: &red, StatusToken: "0123456789abcdef0123",
+		Components: map[string]func() any{"sync": func() any {
+			return map[string]any{"paused": false, "age_seconds": 1.5, "primary": "10.0.0.11:22", "last_error": "dial 10.0.0.11"}
+		}}})
+	_, public, _ := do(s, "GET", "/status")
+	for _, hidden := range []string{"db.internal", "10.0.0.11", "s3cret", "detail", "last_error"} {
+		if strings.Contains(public, hidden) {
+			t.Errorf("public /status shows %q:\n%s", hidden, public)
+		}
+	}
+	for _, shown := range []string{"ServerConf is not available", `"age_seconds": 1.5`, `"paused": false`} {
+		if !strings.Contains(public, shown) {
+			t.Errorf("public /status lacks %s:\n%s", shown, public)
+		}
+	}
+	full := func(auth string) string {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.SetRequestURI("/status")
+		ctx.Request.Header.Set("Authorization", auth)
+		s.Handle(&ctx)
+		return string(ctx.Response.Body())
+	}
+	if body := full("Bearer 0123456789abcdef0123"); !strings.Contains(body, "db.internal") || !strings.Contains(body, "10.0.0.11") ||
+		strings.Contains(body, "s3cret") || !strings.Contains(body, redact.Mask) {
+		t.Errorf("/status with the token: want the details, the password masked:\n%s", body)
+	}
+	if body := full("Bearer wrong"); strings.Contains(body, "db.internal") {
+		t.Errorf("/status with a wrong token shows details:\n%s", body)
 	}
 }
 
