@@ -9,10 +9,18 @@ import (
 	"encoding/json"
 	"io"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 )
+
+// passwordValue is a libpq "password=" setting up to the next setting or the end of the
+// quoted connection string: a library that masks only up to the first space (pgx's parse
+// errors do) would leave the rest of a password with spaces in view.
+var passwordValue = regexp.MustCompile(`(password=)(?:[^"\n` + "`" + `]*?)(\\?"|` + "`" + `|\s+[a-z_]+=|$)`)
+
+var passwordKey = []byte("password=")
 
 // Mask replaces a secret.
 const Mask = "[redacted]"
@@ -70,8 +78,12 @@ func variants(s string) []string {
 	return []string{s, js, conn, string(cj[1 : len(cj)-1]), url.QueryEscape(s), url.PathEscape(s)}
 }
 
-// Bytes returns b with every secret masked; b itself when it holds none.
+// Bytes returns b with every secret masked, and every "password=" value; b itself when it
+// holds none.
 func (r *Redactor) Bytes(b []byte) []byte {
+	if bytes.Contains(b, passwordKey) {
+		b = passwordValue.ReplaceAll(b, []byte("${1}"+Mask+"${2}"))
+	}
 	fp := r.forms.Load()
 	if fp == nil {
 		return b
@@ -84,8 +96,11 @@ func (r *Redactor) Bytes(b []byte) []byte {
 	return b
 }
 
-// String returns s with every secret masked.
+// String returns s with every secret masked, and every "password=" value.
 func (r *Redactor) String(s string) string {
+	if strings.Contains(s, "password=") {
+		s = passwordValue.ReplaceAllString(s, "${1}"+Mask+"${2}")
+	}
 	fp := r.forms.Load()
 	if fp == nil {
 		return s

@@ -39,6 +39,25 @@ func TestEveryFormIsMasked(t *testing.T) {
 	}
 }
 
+// TestPasswordSettingMasked: pgx masks a password in its parse errors only up to the first
+// space; the rest of the value is masked here, whatever the secret set holds.
+func TestPasswordSettingMasked(t *testing.T) {
+	var r Redactor // knows no secret
+	for _, tt := range []struct{ in, want string }{
+		{"cannot parse `host=h user=u password=xxxxx c' sslmode=bogus`: failed",
+			"cannot parse `host=h user=u password=[redacted] sslmode=bogus`: failed"},
+		{"{\"detail\":\"cannot parse `host=h password=xxxxx b c`: x\"}",
+			"{\"detail\":\"cannot parse `host=h password=[redacted]`: x\"}"},
+		{"{\"detail\":\"password=a b c\"}", "{\"detail\":\"password=[redacted]\"}"},
+		{"password=abc def", "password=[redacted]"},
+		{"no secret here", "no secret here"},
+	} {
+		if got := r.String(tt.in); got != tt.want {
+			t.Errorf("%q: got %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestWriterAndNoSecrets(t *testing.T) {
 	var r Redactor
 	if got := r.String("nothing to hide"); got != "nothing to hide" {
