@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
+	"errors"
 	"net"
 	"sync/atomic"
 	"time"
@@ -134,6 +135,7 @@ func NewServer(h fasthttp.RequestHandler, lim *connlimit.Limiter, logger fasthtt
 		ReduceMemoryUsage:            true,
 		SecureErrorLogMessage:        true,
 		Logger:                       logger,
+		ErrorHandler:                 requestError,
 	}
 	if lim != nil {
 		srv.ConnState = func(c net.Conn, st fasthttp.ConnState) {
@@ -146,6 +148,24 @@ func NewServer(h fasthttp.RequestHandler, lim *connlimit.Limiter, logger fasthtt
 		}
 	}
 	return srv
+}
+
+// requestError answers a request that could not be read: 413 for a body, 408 for a slow
+// client, 431 for a head too large, else 400; the connection is closed.
+func requestError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var timeout interface{ Timeout() bool }
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		ctx.SetStatusCode(fasthttp.StatusRequestEntityTooLarge)
+	case errors.As(err, &small):
+		ctx.SetStatusCode(fasthttp.StatusRequestHeaderFieldsTooLarge)
+	case errors.As(err, &timeout) && timeout.Timeout():
+		ctx.SetStatusCode(fasthttp.StatusRequestTimeout)
+	default:
+		ctx.SetStatusCode(fasthttp.StatusBadRequest)
+	}
+	ctx.SetConnectionClose()
 }
 
 type discard struct{}
