@@ -50,6 +50,7 @@ type Config struct {
 
 	// The public ports (health and agent-check): docs/security.md.
 	MaxConns, MaxConnsPerIP  int           // 0 = defaults (sized from RLIMIT_NOFILE; 16)
+	RatePerIP                int           // connections + requests a second per address; 0 = default, -1 = off
 	ReadTimeout, IdleTimeout time.Duration // one request's read; a keep-alive wait
 	StatusToken              string        // Bearer token for the full /status on the health port
 	Balancers                []netip.Prefix
@@ -164,6 +165,11 @@ func loadPublicPorts(c *Config, s *xroad.Settings) error {
 	if c.MaxConnsPerIP, err = count("max-connections-per-ip", 1); err != nil {
 		return err
 	}
+	if s.String(Section, "max-rate-per-ip", "") == "0" {
+		c.RatePerIP = -1
+	} else if c.RatePerIP, err = count("max-rate-per-ip", 1); err != nil {
+		return err
+	}
 	timeout := func(key string, def time.Duration) (time.Duration, error) {
 		d, err := s.Duration(Section, key, def)
 		if err == nil && (d < 100*time.Millisecond || d > 10*time.Minute) {
@@ -187,7 +193,7 @@ func loadPublicPorts(c *Config, s *xroad.Settings) error {
 
 // Limits are the connection caps of the public ports.
 func (c Config) Limits() connlimit.Limits {
-	return connlimit.Limits{Max: c.MaxConns, PerIP: c.MaxConnsPerIP}
+	return connlimit.Limits{Max: c.MaxConns, PerIP: c.MaxConnsPerIP, RatePerIP: c.RatePerIP}
 }
 
 // parseTCPChecks reads [lbagent] tcp-checks = name=host:port, name=host:port.

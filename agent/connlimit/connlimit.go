@@ -33,6 +33,9 @@ type Limits struct {
 	Max      int // connections at once over every listener of the limiter; 0 = DefaultMax()
 	PerIP    int // connections at once from one IP that is not a priority peer; 0 = DefaultPerIP
 	Reserved int // part of Max that only priority peers may use; 0 = Max/8
+	// RatePerIP is how many new connections and requests per second one address that is not
+	// a priority peer may make; 0 = DefaultRatePerIP, negative = no limit.
+	RatePerIP int
 }
 
 // DefaultMax sizes the global cap from the open-file limit: three quarters of what is left
@@ -74,6 +77,9 @@ func (l Limits) withDefaults() Limits {
 	if l.Reserved >= l.Max {
 		l.Reserved = l.Max - 1
 	}
+	if l.RatePerIP == 0 {
+		l.RatePerIP = DefaultRatePerIP
+	}
 	return l
 }
 
@@ -83,6 +89,7 @@ type Stats struct {
 	Accepted     uint64 // connections admitted
 	RefusedPerIP uint64 // refused: the client IP had PerIP connections
 	RefusedFull  uint64 // refused: the global cap was reached and nothing idle could go
+	RefusedRate  uint64 // connections or requests refused: the address exceeded RatePerIP
 	Evicted      uint64 // idle connections closed to make room
 	AcceptErrors uint64 // failed accepts (e.g. too many open files), each retried
 }
@@ -91,13 +98,14 @@ type Stats struct {
 type Limiter struct {
 	limits   Limits
 	priority func(netip.Addr) bool
+	rate     *rate // nil: no rate limit
 
 	mu    sync.Mutex
 	open  int
 	perIP map[netip.Addr]int
 	idle  idleList // idle connections, oldest first
 
-	accepted, refusedPerIP, refusedFull, evicted, acceptErrors atomic.Uint64
+	accepted, refusedPerIP, refusedFull, refusedRate, evicted, acceptErrors atomic.Uint64
 
 	// OnAcceptError, when set, is told of every failed accept (it must not block).
 	OnAcceptError func(error)
@@ -106,10 +114,33 @@ type Limiter struct {
 // New returns a limiter. priority reports the balancers' addresses (nil: none); they are not
 // capped per IP and may use the reserved part of the global cap.
 func New(l Limits, priority func(netip.Addr) bool) *Limiter {
+	return NewWithClock(l, priority, time.Now)
+}
+
+// NewWithClock is New with an injected clock (for the rate limit), for tests.
+func NewWithClock(l Limits, priority func(netip.Addr) bool, now func() time.Time) *Limiter {
 	if priority == nil {
 		priority = func(netip.Addr) bool { return false }
 	}
-	return &Limiter{limits: l.withDefaults(), priority: priority, perIP: map[netip.Addr]int{}}
+	lim := &Limiter{limits: l.withDefaults(), priority: priority, perIP: map[netip.Addr]int{}}
+	if lim.limits.RatePerIP > 0 {
+		lim.rate = newRate(lim.limits.RatePerIP, now)
+	}
+	return lim
+}
+
+// AllowRequest reports whether the client at ip may make one more request now (a priority
+// peer always may); servers call it for every request after the first on a connection (the
+// connection's admission counted the first).
+func (l *Limiter) AllowRequest(ip netip.Addr) bool {
+	if l.rate == nil || l.priority(ip) {
+		return true
+	}
+	if l.rate.allow(ip) {
+		return true
+	}
+	l.refusedRate.Add(1)
+	return false
 }
 
 // Limits returns the caps in force.
@@ -121,7 +152,16 @@ func (l *Limiter) Stats() Stats {
 	open := l.open
 	l.mu.Unlock()
 	return Stats{Open: open, Accepted: l.accepted.Load(), RefusedPerIP: l.refusedPerIP.Load(),
-		RefusedFull: l.refusedFull.Load(), Evicted: l.evicted.Load(), AcceptErrors: l.acceptErrors.Load()}
+		RefusedFull: l.refusedFull.Load(), RefusedRate: l.refusedRate.Load(), Evicted: l.evicted.Load(), AcceptErrors: l.acceptErrors.Load()}
+}
+
+// AllowOn is AllowRequest for the client of c, a connection of this limiter (others are
+// always allowed).
+func (l *Limiter) AllowOn(c net.Conn) bool {
+	if cc, ok := c.(*Conn); ok && cc.l == l {
+		return l.AllowRequest(cc.ip)
+	}
+	return true
 }
 
 // Priority reports whether ip is a priority peer (a balancer).
@@ -189,6 +229,11 @@ func (ln *listener) Accept() (net.Conn, error) {
 func (l *Limiter) admit(c net.Conn) net.Conn {
 	ip := addrOf(c.RemoteAddr())
 	prio := l.priority(ip)
+	if !prio && l.rate != nil && !l.rate.allow(ip) {
+		l.refusedRate.Add(1)
+		reset(c)
+		return nil
+	}
 	l.mu.Lock()
 	if !prio && l.perIP[ip] >= l.limits.PerIP {
 		l.mu.Unlock()

@@ -211,3 +211,38 @@ func TestDefaultMaxFollowsNoFile(t *testing.T) {
 		t.Fatalf("DefaultMax %d with RLIMIT_NOFILE %d; want %d, below the limit", got, rl.Cur, want)
 	}
 }
+
+func TestRatePerIP(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	balancer := netip.MustParseAddr("127.0.0.9")
+	l := NewWithClock(Limits{Max: 100, RatePerIP: 10}, func(ip netip.Addr) bool { return ip == balancer },
+		func() time.Time { return now })
+	attacker := netip.MustParseAddr("127.0.0.5")
+	allowed := 0
+	for i := 0; i < 100; i++ {
+		if l.AllowRequest(attacker) {
+			allowed++
+		}
+	}
+	if allowed != 10 || l.Stats().RefusedRate != 90 {
+		t.Fatalf("allowed %d of 100 at once, %d refused; want the burst of 10", allowed, l.Stats().RefusedRate)
+	}
+	now = now.Add(500 * time.Millisecond) // half a second refills 5 tokens
+	allowed = 0
+	for i := 0; i < 100; i++ {
+		if l.AllowRequest(attacker) {
+			allowed++
+		}
+	}
+	if allowed != 5 {
+		t.Fatalf("allowed %d after 500ms; want 5", allowed)
+	}
+	for i := 0; i < 1000; i++ {
+		if !l.AllowRequest(balancer) {
+			t.Fatal("a balancer was rate-limited")
+		}
+	}
+	if off := New(Limits{RatePerIP: -1}, nil); !off.AllowRequest(attacker) || off.rate != nil {
+		t.Fatal("RatePerIP < 0 should turn the limit off")
+	}
+}

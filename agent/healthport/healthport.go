@@ -192,6 +192,13 @@ var (
 
 // Handle answers one request; exported for in-memory tests and benchmarks.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	// Keep-alive and pipelined requests of a client that is not a balancer count against its
+	// rate (a connection's first request was counted when it was admitted).
+	if s.limiter != nil && ctx.ConnRequestNum() > 1 && !s.limiter.AllowOn(ctx.Conn()) {
+		ctx.SetStatusCode(fasthttp.StatusTooManyRequests)
+		ctx.SetConnectionClose()
+		return
+	}
 	path := ctx.Path()
 	if len(path) > 1 && path[1] != 0 {
 		switch {

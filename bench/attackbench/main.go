@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -22,9 +23,12 @@ import (
 
 const balancer = "127.0.0.1"
 
+var only string
+
 func main() {
 	probes := flag.Int("probes", 300, "probes per cell")
 	interval := flag.Duration("interval", 10*time.Millisecond, "time between probes")
+	flag.StringVar(&only, "only", "", "run only the attacks whose name contains this")
 	flag.Parse()
 	if err := run(*probes, *interval); err != nil {
 		fmt.Fprintln(os.Stderr, "attackbench:", err)
@@ -101,7 +105,11 @@ func run(n int, interval time.Duration) error {
 	defer func() { _ = agent.Process.Signal(syscall.SIGTERM); _ = agent.Wait() }()
 	nport, _ := testenv.FreePort("127.0.0.1")
 	naddr := "127.0.0.1:" + strconv.Itoa(nport)
+	sport, _ := testenv.FreePort("127.0.0.1")
+	saddr := "127.0.0.1:" + strconv.Itoa(sport)
+	// The agent-check anchor: nginx's stream module answering "up" on every connection.
 	ng, err := testenv.StartNginx(ctx, testenv.NginxOptions{WaitFor: naddr, Workers: "1",
+		Main: fmt.Sprintf("load_module /usr/lib/nginx/modules/ngx_stream_module.so;\nstream { server { listen %s; return \"up\\n\"; } }", saddr),
 		HTTP: fmt.Sprintf("access_log off; error_log /dev/null crit; server { listen %s; location / { return 200; } }", naddr)})
 	if err != nil {
 		return err
@@ -137,14 +145,26 @@ func run(n int, interval time.Duration) error {
 		}
 		return p
 	}
-	row(scenario{"idle", "", func(context.Context, string) {}}, "lbagent agent-check port", agentAddr, n, interval, agentProbe)
-	row(scenario{"agent-check churn", "4,000 clients connecting again and again", func(ctx context.Context, addr string) {
-		go attack.AgentChurn(ctx, addr, 4000, attack.Sources(500, 40))
-	}}, "lbagent agent-check port", agentAddr, n, interval, agentProbe)
-	row(scenario{"agent-check non-readers", "2,000 connections that never read", func(ctx context.Context, addr string) {
-		h := attack.NonReaders(ctx, addr, 2000, attack.Sources(600, 100))
-		context.AfterFunc(ctx, h.Close)
-	}}, "lbagent agent-check port", agentAddr, n, interval, agentProbe)
+	streamProbe := func(ctx context.Context) attack.Probe {
+		p := attack.AgentProbe(ctx, balancer, saddr)
+		if p.Err == nil && p.Body != "up\n" {
+			p.Err = fmt.Errorf("line %q", p.Body)
+		}
+		return p
+	}
+	for _, sc := range []scenario{
+		{"agent-check idle", "", func(context.Context, string) {}},
+		{"agent-check churn", "", func(ctx context.Context, addr string) {
+			go attack.AgentChurn(ctx, addr, 4000, attack.Sources(500, 40))
+		}},
+		{"agent-check non-readers", "", func(ctx context.Context, addr string) {
+			h := attack.NonReaders(ctx, addr, 2000, attack.Sources(600, 100))
+			context.AfterFunc(ctx, h.Close)
+		}},
+	} {
+		row(sc, "nginx stream `return \"up\\n\"` (1 worker)", saddr, n, interval, streamProbe)
+		row(sc, "lbagent agent-check port", agentAddr, n, interval, agentProbe)
+	}
 	fmt.Println()
 	fmt.Println("Attacks: " + describeScenarios() + ".")
 	return nil
@@ -163,6 +183,9 @@ func describeScenarios() string {
 
 // row runs the scenario against addr and probes it; one table row.
 func row(sc scenario, name, addr string, n int, interval time.Duration, probe func(context.Context) attack.Probe) {
+	if !strings.Contains(sc.name, only) {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	actx, stop := context.WithCancel(ctx)
