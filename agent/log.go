@@ -22,6 +22,9 @@ func (a *Agent) logStartup() {
 	} else {
 		ev = ev.Str("health", "disabled ([proxy] health-check-port = 0)")
 	}
+	l := a.limiter.Limits()
+	ev = ev.Int("max_connections", l.Max).Int("max_connections_per_ip", l.PerIP).Int("reserved_for_balancers", l.Reserved).
+		Int("max_rate_per_ip", l.RatePerIP).Int("balancers", len(c.Balancers))
 	if c.MaintenanceStateFile != "" {
 		ev = ev.Str("maintenance_state_file", c.MaintenanceStateFile)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xroad-lb/lbkit/agent"
+	"github.com/xroad-lb/lbkit/agent/connlimit"
 )
 
 func newRunCmd() *cobra.Command {
@@ -39,18 +40,28 @@ lbagent's own settings live in conf.d/lbagent.ini (cluster-wide) and conf.d/node
   tcp-checks = proxy=127.0.0.1:5500, signer=127.0.0.1:5558   local ports that must accept connections
   maintenance-state-file = /var/lib/lbagent/maintenance      keep maintenance mode across restarts (off by default)
   max-procs = 1                  CPUs the agent uses at once (0 = all; the GOMAXPROCS variable wins)
+  max-connections = 4096         connections at once on the health and agent-check ports (default: from RLIMIT_NOFILE)
+  max-connections-per-ip = 16    from one address that is not a balancer ([agent-check] balancers)
+  max-rate-per-ip = 100          new connections and keep-alive requests a second from such an address (0 = no limit)
+  read-timeout = 2s              to send one request; idle-timeout = 10s between keep-alive requests
+  status-token = <16+ chars>     "Authorization: Bearer <token>" shows the full /status on the health port
 Other sections: [agent-check] and [push] (docs/haproxy.md), [replication] (secondaries,
 docs/replication.md), [sync] (secondaries, docs/sync.md).
 
 The health port answers any method and path as X-Road does: 200 with an empty body, 500 with the
 first failing check's message, 503 "Health check interface is in maintenance mode." in maintenance.
-Reserved paths: /status (application/health+json, every check), /metrics (Prometheus), /lb.
-The admin port (127.0.0.1:5566) takes GET /maintenance?targetState=true|false.`,
+Reserved paths: /status (application/health+json, every check; causes and components' details
+only with the token), /metrics (Prometheus), /lb (the agent-check line).
+The admin port (127.0.0.1:5566, loopback peers only) takes GET /maintenance?targetState=true|false
+and GET /status (the full document). Limits and threat model: docs/security.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := lf.logger(); err != nil { // bad log flags first
 				return err
 			}
+			// Every descriptor the hard limit allows: the default connection caps are sized
+			// from it (docs/security.md).
+			_, _ = connlimit.RaiseNoFile()
 			cfg, err := agent.LoadConfig(f)
 			if err != nil {
 				return err
@@ -97,7 +108,7 @@ The admin port (127.0.0.1:5566) takes GET /maintenance?targetState=true|false.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.XRoadDir, "xroad-dir", "/etc/xroad", "X-Road configuration directory (replaces /etc/xroad for every file)")
 	fl.StringVar(&f.OCSPCacheDir, "ocsp-cache-dir", "/var/cache/xroad", "directory of X-Road's cached OCSP responses")
-	fl.StringVar(&f.AdminListen, "admin-listen", "127.0.0.1:5566", "admin port address (maintenance mode); answers 127.0.0.1 only")
+	fl.StringVar(&f.AdminListen, "admin-listen", "127.0.0.1:5566", "admin port address (maintenance mode, full /status); answers loopback peers only (127.0.0.0/8, ::1)")
 	fl.StringVar(&f.HealthListen, "health-listen", "", "health port address, overriding local.ini's [proxy] health-check-interface:health-check-port")
 	fl.StringVar(&f.MaintenanceStateFile, "maintenance-state-file", "", "persist maintenance mode in this file (default: in memory, off after a restart, as X-Road)")
 	fl.BoolVar(&checkConfig, "check-config", false, "read and validate the configuration, print a summary and exit")
