@@ -76,6 +76,7 @@ type target struct {
 
 func run(n int, interval time.Duration) error {
 	ctx := context.Background()
+	startLoad := loadavg()
 	bin, _ := filepath.Abs("bin/lbagent")
 	root, err := os.MkdirTemp("", "attackbench-")
 	if err != nil {
@@ -167,6 +168,8 @@ func run(n int, interval time.Duration) error {
 	}
 	fmt.Println()
 	fmt.Println("Attacks: " + describeScenarios() + ".")
+	fmt.Println()
+	fmt.Printf("Load average (1, 5, 15 min) at the start: %s; at the end: %s (2 cores: above 2, every number is inflated).\n", startLoad, loadavg())
 	return nil
 }
 
@@ -204,6 +207,19 @@ func row(sc scenario, name, addr string, n int, interval time.Duration, probe fu
 	fmt.Printf("| %s | %s | %s | %s | %s | %d of %d |\n", sc.name, name, ms(attack.Percentile(ps, 50)),
 		ms(attack.Percentile(ps, 99)), ms(attack.Percentile(ps, 100)), failed, len(ps))
 	time.Sleep(2 * time.Second) // let the attack's connections go
+}
+
+// loadavg is the first three fields of /proc/loadavg.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], ", ")
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }

@@ -70,12 +70,12 @@ func (h *Holder) Close() {
 	h.conns = nil
 }
 
-// IdleFlood opens n connections to addr spread over the source addresses and holds them
-// without sending anything, as a client that wants to exhaust descriptors.
-func IdleFlood(ctx context.Context, addr string, n int, sources []string) *Holder {
-	h := &Holder{}
+// each dials n connections to addr, spread over the source addresses, conc at a time, and
+// runs fn on each one that connects; it returns the number of failed dials.
+func each(ctx context.Context, addr string, n, conc int, sources []string, fn func(i int, c net.Conn)) int64 {
+	var failed atomic.Int64
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 64)
+	sem := make(chan struct{}, conc)
 	for i := 0; i < n && ctx.Err() == nil; i++ {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -83,15 +83,26 @@ func IdleFlood(ctx context.Context, addr string, n int, sources []string) *Holde
 			defer func() { <-sem; wg.Done() }()
 			c, err := Dial(ctx, sources[i%len(sources)], addr)
 			if err != nil {
-				h.Failed.Add(1)
+				failed.Add(1)
 				return
 			}
-			h.mu.Lock()
-			h.conns = append(h.conns, c)
-			h.mu.Unlock()
+			fn(i, c)
 		}()
 	}
 	wg.Wait()
+	return failed.Load()
+}
+
+// IdleFlood opens n connections to addr spread over the source addresses and holds them
+// without sending anything, as a client that wants to exhaust descriptors.
+func IdleFlood(ctx context.Context, addr string, n int, sources []string) *Holder {
+	h := &Holder{}
+	failed := each(ctx, addr, n, 64, sources, func(_ int, c net.Conn) {
+		h.mu.Lock()
+		h.conns = append(h.conns, c)
+		h.mu.Unlock()
+	})
+	h.Failed.Add(failed)
 	return h
 }
 
@@ -150,36 +161,24 @@ func readAnswers(r *bufio.Reader, n int) (int, error) {
 func Bodies(ctx context.Context, addr string, n, size, conc int, sources []string) []int {
 	codes := make([]int, n)
 	chunk := make([]byte, 64<<10)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, conc)
-	for i := 0; i < n && ctx.Err() == nil; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			c, err := Dial(ctx, sources[i%len(sources)], addr)
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-			if _, err := fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", size); err != nil {
-				return
-			}
-			go func() { // write the body while the answer may already come
-				for sent := 0; sent < size; sent += len(chunk) {
-					if _, err := c.Write(chunk[:min(len(chunk), size-sent)]); err != nil {
-						return
-					}
+	each(ctx, addr, n, conc, sources, func(i int, c net.Conn) {
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", size); err != nil {
+			return
+		}
+		go func() { // write the body while the answer may already come
+			for sent := 0; sent < size; sent += len(chunk) {
+				if _, err := c.Write(chunk[:min(len(chunk), size-sent)]); err != nil {
+					return
 				}
-			}()
-			if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
-				codes[i] = resp.StatusCode
-				resp.Body.Close()
 			}
 		}()
-	}
-	wg.Wait()
+		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+			codes[i] = resp.StatusCode
+			resp.Body.Close()
+		}
+	})
 	return codes
 }
 
@@ -195,24 +194,12 @@ var Garbage = []string{
 
 // Malformed sends n malformed requests, conc at a time, each on its own connection.
 func Malformed(ctx context.Context, addr string, n, conc int, sources []string) {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, conc)
-	for i := 0; i < n && ctx.Err() == nil; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			c, err := Dial(ctx, sources[i%len(sources)], addr)
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			_, _ = io.WriteString(c, Garbage[i%len(Garbage)])
-			_, _ = io.Copy(io.Discard, c)
-		}()
-	}
-	wg.Wait()
+	each(ctx, addr, n, conc, sources, func(i int, c net.Conn) {
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.WriteString(c, Garbage[i%len(Garbage)])
+		_, _ = io.Copy(io.Discard, c)
+	})
 }
 
 // AgentChurn connects to an agent-check port again and again from conc goroutines until ctx
