@@ -32,6 +32,7 @@ type agentProc struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	client *http.Client
+	admin  string // the admin port, whose /status has every detail
 }
 
 // startAgent runs `lbagent run` on node (admin port on a free 127.0.0.1 port) and waits until
@@ -42,7 +43,7 @@ func startAgent(t *testing.T, bin string, node *testenv.Node) *agentProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &agentProc{node: node, log: filepath.Join(node.Root, "lbagent.log"),
+	a := &agentProc{node: node, log: filepath.Join(node.Root, "lbagent.log"), admin: net.JoinHostPort("127.0.0.1", strconv.Itoa(admin)),
 		client: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}}
 	logf, err := os.OpenFile(a.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -123,8 +124,10 @@ func (s *secondaryStatus) check(name string) healthport.CheckStatus {
 	return healthport.CheckStatus{}
 }
 
-func (a *agentProc) get(path string) (int, string, error) {
-	resp, err := a.client.Get("http://" + a.node.HealthAddr + path)
+func (a *agentProc) get(path string) (int, string, error) { return a.getFrom(a.node.HealthAddr, path) }
+
+func (a *agentProc) getFrom(addr, path string) (int, string, error) {
+	resp, err := a.client.Get("http://" + addr + path)
 	if err != nil {
 		return 0, "", err
 	}
@@ -133,9 +136,9 @@ func (a *agentProc) get(path string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-// status reads /status.
+// status reads the admin port's /status (the health port's leaves out paths and peers).
 func (a *agentProc) status() (*secondaryStatus, error) {
-	_, body, err := a.get(healthport.PathStatus)
+	_, body, err := a.getFrom(a.admin, healthport.PathStatus)
 	if err != nil {
 		return nil, err
 	}
