@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 
+	"github.com/xroad-lb/lbkit/agent/connlimit"
 	"github.com/xroad-lb/lbkit/agent/verdict"
 )
 
@@ -29,6 +30,10 @@ func (a *Agent) logStartup() {
 		ev = ev.Str("maintenance_state_file", c.MaintenanceStateFile)
 	}
 	ev.Msg("lbagent started")
+	if budget := connlimit.DefaultMax(); l.Max > budget {
+		a.log.Warn().Int("max_connections", l.Max).Int("descriptor_budget", budget).
+			Msg("[lbagent] max-connections is above what the open-file limit leaves: a connection flood can use up the descriptors, and checks then fail to open X-Road's files")
+	}
 	if c.HSMCheck {
 		a.log.Warn().Msg("[proxy] hsm-health-check-enabled=true: the HSM check needs X-Road's signer and is not performed by lbagent")
 	}
