@@ -61,7 +61,7 @@ func newFixture(t *testing.T, delaySeconds int) *fixture {
 	}
 	t.Cleanup(func() { _ = f.srv.Close() })
 	f.arn, err = f.srv.CreateTargetGroup(elbv2.TargetGroup{Name: "xroad-ss", Port: port,
-		HealthCheck: elbv2.HealthCheck{Matcher: "200", Interval: 50 * time.Millisecond, HealthyThreshold: 2, UnhealthyThreshold: 2},
+		HealthCheck:                elbv2.HealthCheck{Matcher: "200", Interval: 50 * time.Millisecond, HealthyThreshold: 2, UnhealthyThreshold: 2},
 		DeregistrationDelaySeconds: delaySeconds, NoDeregistrationDelay: delaySeconds == 0})
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +187,9 @@ func TestErrors(t *testing.T) {
 		msg   string
 	}{
 		{name: "no such target group", kind: lbadapters.ErrNotFound, msg: "TargetGroupNotFound",
-			cfg: func(c *lbadapters.BalancerConfig) { c.TargetGroupARN = strings.Replace(c.TargetGroupARN, "xroad-ss", "nope", 1) }},
+			cfg: func(c *lbadapters.BalancerConfig) {
+				c.TargetGroupARN = strings.Replace(c.TargetGroupARN, "xroad-ss", "nope", 1)
+			}},
 		{name: "invalid target", node: lbadapters.Node{Name: "ss9", Address: "10.0.0.9"}, kind: lbadapters.ErrNotFound, msg: "InvalidTarget"},
 		{name: "wrong secret", env: map[string]string{"AWS_SECRET_ACCESS_KEY": "wrong"}, kind: lbadapters.ErrDenied, msg: "SignatureDoesNotMatch"},
 		{name: "unknown key", env: map[string]string{"AWS_ACCESS_KEY_ID": "AKIAUNKNOWN"}, kind: lbadapters.ErrDenied, msg: "InvalidClientTokenId"},

@@ -33,7 +33,7 @@ type adapterError struct {
 	cause error
 }
 
-func (e *adapterError) Error() string   { return e.msg }
+func (e *adapterError) Error() string { return e.msg }
 func (e *adapterError) Unwrap() []error {
 	if e.kind == nil {
 		return []error{e.cause}
