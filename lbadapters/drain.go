@@ -93,7 +93,8 @@ type Wait struct {
 }
 
 // Drain tells the balancer to drain the node and waits until no session is left (and the
-// balancer does not show the node UP). It returns the last state seen.
+// balancer does not show the node UP), or, on a balancer that does not count sessions, until
+// it shows the node out of service (MAINT). It returns the last state seen.
 func Drain(ctx context.Context, b Balancer, n Node, w Wait) (ServerState, error) {
 	return drain(ctx, Named{Balancer: b}, n, w)
 }
@@ -110,7 +111,9 @@ func drain(ctx context.Context, b Named, n Node, w Wait) (ServerState, error) {
 			return false, fmt.Errorf("drain %s: %w (balancer shows %s again)", label, ErrLifted, s.Words())
 		}
 		seen = seen || !up
-		return s.Sessions == 0 && !up, nil
+		// Done when out of rotation with no session left; a balancer that does not count
+		// sessions (ELBv2) is done once the node is out of service (unused).
+		return !up && (s.Sessions == 0 || s.Sessions == NotCounted && s.State == StateMaint), nil
 	})
 	return s, err
 }

@@ -129,8 +129,8 @@ func (a *Adapter) State(ctx context.Context, n lbadapters.Node) (lbadapters.Serv
 }
 
 // FromHealth maps an ELBv2 TargetHealth to the orchestration's state: healthy is UP, initial
-// and unhealthy are DOWN, draining is DRAIN, unused (not registered) is MAINT with no
-// connections left. ELBv2 does not count connections per target.
+// and unhealthy are DOWN, draining is DRAIN, unused (not registered) is MAINT, which ends a
+// drain. ELBv2 does not count connections per target.
 func FromHealth(h types.TargetHealth) lbadapters.ServerState {
 	s := lbadapters.ServerState{Status: string(h.State), Sessions: lbadapters.NotCounted,
 		Reason: string(h.Reason), Description: aws.ToString(h.Description)}
@@ -142,7 +142,7 @@ func FromHealth(h types.TargetHealth) lbadapters.ServerState {
 	case types.TargetHealthStateEnumDraining, types.TargetHealthStateEnumUnhealthyDraining:
 		s.State = lbadapters.StateDrain
 	case types.TargetHealthStateEnumUnused:
-		s.State, s.Sessions = lbadapters.StateMaint, 0
+		s.State = lbadapters.StateMaint
 	default:
 		s.State = lbadapters.StateUnknown
 	}

@@ -110,8 +110,8 @@ func TestEnableThenDrainThroughSDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Status != "unused" || s.Reason != "Target.NotRegistered" || s.State != lbadapters.StateMaint || s.Sessions != 0 {
-		t.Errorf("before registration: %+v; want unused (Target.NotRegistered), MAINT, 0 sessions", s)
+	if s.Status != "unused" || s.Reason != "Target.NotRegistered" || s.State != lbadapters.StateMaint || s.Sessions != lbadapters.NotCounted {
+		t.Errorf("before registration: %+v; want unused (Target.NotRegistered), MAINT, not counted", s)
 	}
 	if err := a.Enable(t.Context(), f.node); err != nil {
 		t.Fatal(err)

@@ -161,10 +161,13 @@ func (s *Server) Register(arn, id string, port int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, e := s.group(arn)
+	if e == nil {
+		e = s.register(g, []ref{{id, port}})
+	}
 	if e != nil {
 		return e
 	}
-	return s.register(g, []ref{{id, port}})
+	return nil
 }
 
 // Health is the target's state, as DescribeTargetHealth naming it shows it.
