@@ -175,6 +175,21 @@ func TestThrottledCallsAreRetried(t *testing.T) {
 	}
 }
 
+// TestEndpointFromEnvironment: without an endpoint key, the SDK's service-specific
+// environment variable points the client at the endpoint, and the region comes from the ARN.
+func TestEndpointFromEnvironment(t *testing.T) {
+	f := newFixture(t, 0)
+	t.Setenv("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2", f.srv.URL)
+	f.cfg.Endpoint, f.cfg.Region = "", ""
+	before := f.srv.Calls("DescribeTargetHealth")
+	if _, err := f.adapter(t).State(t.Context(), f.node); err != nil {
+		t.Fatal(err)
+	}
+	if f.srv.Calls("DescribeTargetHealth") != before+1 {
+		t.Error("the call did not reach the endpoint named by AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2")
+	}
+}
+
 func TestErrors(t *testing.T) {
 	f := newFixture(t, 0)
 	tests := []struct {

@@ -166,7 +166,11 @@ func newAdapter(ctx context.Context, bc lbadapters.BalancerConfig) (lbadapters.B
 		}
 		return b, nil
 	case lbadapters.TypeAWS:
-		return targetgroup.New(ctx, bc)
+		b, err := targetgroup.New(ctx, bc)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return b, nil
 	}
 	return nil, usageError{fmt.Errorf("balancer type %q is not supported", bc.Type)}
 }
