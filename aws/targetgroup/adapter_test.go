@@ -209,6 +209,8 @@ func TestErrors(t *testing.T) {
 		{name: "wrong secret", env: map[string]string{"AWS_SECRET_ACCESS_KEY": "wrong"}, kind: lbadapters.ErrDenied, msg: "SignatureDoesNotMatch"},
 		{name: "unknown key", env: map[string]string{"AWS_ACCESS_KEY_ID": "AKIAUNKNOWN"}, kind: lbadapters.ErrDenied, msg: "InvalidClientTokenId"},
 		{name: "denied", fault: func() { f.srv.Deny(true) }, kind: lbadapters.ErrDenied, msg: "AccessDenied"},
+		{name: "expired credentials", env: map[string]string{"AWS_SESSION_TOKEN": "FQoGZXIvYXdzEXAMPLETOKEN"},
+			fault: func() { f.srv.ExpireSessionTokens(true) }, kind: lbadapters.ErrDenied, msg: "ExpiredToken"},
 		{name: "no answer", fault: func() { f.srv.Delay(5 * time.Second) }, kind: lbadapters.ErrUnreachable, msg: "no answer within 300ms",
 			cfg: func(c *lbadapters.BalancerConfig) { c.CallTimeout = 300 * time.Millisecond }},
 		{name: "unreachable", kind: lbadapters.ErrUnreachable, msg: "connection refused",
@@ -225,7 +227,7 @@ func TestErrors(t *testing.T) {
 			}
 			if tt.fault != nil {
 				tt.fault()
-				t.Cleanup(func() { f.srv.Deny(false); f.srv.Delay(0) })
+				t.Cleanup(func() { f.srv.Deny(false); f.srv.Delay(0); f.srv.ExpireSessionTokens(false) })
 			}
 			a, err := targetgroup.New(t.Context(), cfg)
 			if err != nil {
@@ -239,7 +241,7 @@ func TestErrors(t *testing.T) {
 			if !errors.Is(err, tt.kind) || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("got %v; want %v with %q", err, tt.kind, tt.msg)
 			}
-			if msg := err.Error(); strings.Contains(msg, "\n") || strings.Contains(msg, "operation error") || strings.Contains(msg, elbv2.DefaultSecretAccessKey) {
+			if msg := err.Error(); strings.Contains(msg, "\n") || strings.Contains(msg, "operation error") || strings.Contains(msg, elbv2.DefaultSecretAccessKey) || strings.Contains(msg, "EXAMPLETOKEN") {
 				t.Errorf("message %q: want one line of our own, no SDK text, no secret", msg)
 			}
 		})

@@ -55,6 +55,7 @@ type Server struct {
 	order    []string          // ARNs in creation order
 	throttle int               // answer the next throttle calls with Throttling
 	deny     bool
+	expired  bool // session tokens count as expired
 	delay    time.Duration
 	calls    map[string]int // per action, every call received
 	refused  map[string]int // per error code sent
@@ -118,6 +119,10 @@ func (s *Server) Throttle(n int) { s.mu.Lock(); s.throttle = n; s.mu.Unlock() }
 // Deny answers every call with AccessDenied while on.
 func (s *Server) Deny(on bool) { s.mu.Lock(); s.deny = on; s.mu.Unlock() }
 
+// ExpireSessionTokens answers every call signed with a session token (temporary
+// credentials) with ExpiredToken while on.
+func (s *Server) ExpireSessionTokens(on bool) { s.mu.Lock(); s.expired = on; s.mu.Unlock() }
+
 // Delay holds every answer for d (0: none).
 func (s *Server) Delay(d time.Duration) { s.mu.Lock(); s.delay = d; s.mu.Unlock() }
 
@@ -169,6 +174,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	var e *apiError
 	switch {
+	case s.expired && r.Header.Get("X-Amz-Security-Token") != "":
+		e = &apiError{http.StatusForbidden, "ExpiredToken", "The security token included in the request is expired"}
 	case s.deny:
 		e = &apiError{http.StatusForbidden, "AccessDenied", fmt.Sprintf("User: arn:aws:iam::%s:user/lbkit-test is not authorized to perform: %s:%s", s.opts.Account, Service, action)}
 	case s.throttle > 0:
