@@ -57,7 +57,7 @@ type Progress struct {
 }
 
 // String is a progress line: "drain ss2 [haproxy]: DRAIN, 3 sessions left, 12.5s elapsed",
-// "drain ss2 [nlb]: draining, 45s of up to 5m0s",
+// "drain ss2 [nlb]: draining, 45s of up to 300s" (ELBv2's deregistration delay),
 // "enable ss2 [nlb]: unhealthy (Target.ResponseCodeMismatch: Health checks failed with these codes: [503]), 4s elapsed".
 func (p Progress) String() string {
 	var b strings.Builder
@@ -66,17 +66,20 @@ func (p Progress) String() string {
 		b.WriteString(" [" + p.Balancer + "]")
 	}
 	b.WriteString(": " + p.State.Status)
-	switch {
-	case p.State.Reason != "" && p.State.Description != "":
-		b.WriteString(" (" + p.State.Reason + ": " + p.State.Description + ")")
-	case p.State.Reason != "":
-		b.WriteString(" (" + p.State.Reason + ")")
+	// The balancer's reason says why a node is not (yet) in service; on the way out of
+	// service (draining, unused) the state says it all.
+	if down := p.State.State == StateDown || p.State.State == StateUnknown; down && p.State.Reason != "" {
+		b.WriteString(" (" + p.State.Reason)
+		if p.State.Description != "" {
+			b.WriteString(": " + p.State.Description)
+		}
+		b.WriteString(")")
 	}
 	if p.State.Sessions != NotCounted {
 		fmt.Fprintf(&b, ", %d sessions left", p.State.Sessions)
 	}
 	if p.Op == "drain" && p.State.DrainLimit > 0 && p.State.State == StateDrain {
-		fmt.Fprintf(&b, ", %s of up to %s", p.Elapsed.Round(time.Second), p.State.DrainLimit)
+		fmt.Fprintf(&b, ", %ds of up to %ds", int(p.Elapsed.Seconds()), int(p.State.DrainLimit.Seconds()))
 	} else {
 		fmt.Fprintf(&b, ", %s elapsed", p.Elapsed.Round(100*time.Millisecond))
 	}

@@ -27,7 +27,7 @@ func (c *cli) drainCmd() *cobra.Command {
            the target is "draining" for the group's deregistration delay; done when it is
            no longer registered ("unused").
 It prints a progress line per balancer to stderr whenever the state changes (and every 10 s),
-e.g. "drain ss2 [nlb]: draining, 45s of up to 5m0s", and exits 0 when every balancer is done.
+e.g. "drain ss2 [nlb]: draining, 45s of up to 300s", and exits 0 when every balancer is done.
 The node stays drained until "lbadapter enable NODE"; lbagent never lifts an operator's drain.
 
 If a balancer is not done after --timeout, it exits 5 (the node stays drained).`,
