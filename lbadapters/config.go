@@ -180,6 +180,16 @@ func Parse(data []byte) (*Config, error) {
 		}
 		names[n.Name], servers[n.Server] = true, true
 	}
+	if slices.ContainsFunc(c.Balancers, func(b BalancerConfig) bool { return b.Type == TypeAWS }) {
+		targets := map[string]bool{}
+		for _, n := range c.Nodes {
+			t := n.TargetID + ":" + strconv.Itoa(n.TargetPort)
+			if targets[t] {
+				return nil, fmt.Errorf("[node %q]: target %s used by two nodes (see target-id, target-port)", n.Name, n.TargetID)
+			}
+			targets[t] = true
+		}
+	}
 	return c, nil
 }
 

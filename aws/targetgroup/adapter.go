@@ -56,7 +56,7 @@ func New(ctx context.Context, cfg lbadapters.BalancerConfig) (*Adapter, error) {
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("AWS configuration: %s", err)
+		return nil, fmt.Errorf("AWS configuration: %w", err)
 	}
 	if awsCfg.Region == "" {
 		awsCfg.Region = arn.Region
