@@ -294,4 +294,3 @@ func (s *Server) deregister(g *group, refs []ref) *apiError {
 	}
 	return nil
 }
-
