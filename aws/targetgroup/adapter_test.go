@@ -24,7 +24,9 @@ type fixture struct {
 	arn  string
 	node lbadapters.Node
 	code atomic.Int32
+	slow atomic.Bool // the target answers after 10 health check timeouts
 	cfg  lbadapters.BalancerConfig
+	stop func() // stops the target's HTTP server
 }
 
 // sdkEnv points the SDK at nothing but what the test gives it: no shared config files, no
@@ -48,11 +50,18 @@ func newFixture(t *testing.T, delaySeconds int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f.slow.Load() {
+			select {
+			case <-time.After(500 * time.Millisecond):
+			case <-r.Context().Done():
+			}
+		}
 		w.WriteHeader(int(f.code.Load()))
 	})}
 	go func() { _ = hs.Serve(ln) }()
-	t.Cleanup(func() { _ = hs.Close() })
+	f.stop = func() { _ = hs.Close() }
+	t.Cleanup(f.stop)
 	port := ln.Addr().(*net.TCPAddr).Port
 
 	f.srv, err = elbv2.Start(elbv2.Options{})
@@ -147,6 +156,27 @@ func TestEnableThenDrainThroughSDK(t *testing.T) {
 	waitState(t, a, f.node, "unused")
 	if d := time.Since(start); d < time.Second {
 		t.Errorf("unused after %s; want the deregistration delay of 1s first", d)
+	}
+}
+
+// TestUnhealthyReasons: a target that answers too late is unhealthy with Target.Timeout, one
+// that refuses connections with Target.FailedHealthChecks.
+func TestUnhealthyReasons(t *testing.T) {
+	f := newFixture(t, 0)
+	a := f.adapter(t)
+	if err := a.Enable(t.Context(), f.node); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, a, f.node, "healthy")
+	f.slow.Store(true)
+	if s := waitState(t, a, f.node, "unhealthy"); s.Reason != "Target.Timeout" || s.Description != "Request timed out" {
+		t.Errorf("slow target: %+v; want Target.Timeout", s)
+	}
+	f.slow.Store(false)
+	waitState(t, a, f.node, "healthy")
+	f.stop()
+	if s := waitState(t, a, f.node, "unhealthy"); s.Reason != "Target.FailedHealthChecks" {
+		t.Errorf("closed target: %+v; want Target.FailedHealthChecks", s)
 	}
 }
 

@@ -79,7 +79,12 @@ AWS_REGION, AWS_ACCESS_KEY_ID, shared config, SSO, instance roles).
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := root.ExecuteContext(ctx)
+	return report(ctx, stderr, root.ExecuteContext(ctx))
+}
+
+// report prints err as one line per failure ("lbadapter: ...") and returns the exit code:
+// the highest of the failures' codes.
+func report(ctx context.Context, stderr io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}

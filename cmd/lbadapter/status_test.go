@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -87,6 +89,30 @@ ss3   secondary  127.0.0.4  healthy  UP       ?                                 
 `
 	if got := out.String(); got != want {
 		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestReportWorstExitCode: several balancers' failures are one line each and the exit code
+// is the highest of theirs.
+func TestReportWorstExitCode(t *testing.T) {
+	unreachable := fmt.Errorf("drain ss2 [haproxy]: HAProxy runtime API /run/x.sock unreachable: %w", lbadapters.ErrUnreachable)
+	notFound := fmt.Errorf("drain ss2 [nlb]: AWS ELBv2 in eu-west-1 DeregisterTargets: TargetGroupNotFound: Target groups 'x' not found\n(see target-group-arn): %w", lbadapters.ErrNotFound)
+	tests := []struct {
+		err  error
+		code int
+		out  string
+	}{
+		{nil, 0, ""},
+		{unreachable, 3, "lbadapter: drain ss2 [haproxy]: HAProxy runtime API /run/x.sock unreachable: balancer unreachable\n"},
+		{outcomeErr([]lbadapters.Outcome{{Err: notFound}, {}, {Err: unreachable}}), 4,
+			"lbadapter: drain ss2 [nlb]: AWS ELBv2 in eu-west-1 DeregisterTargets: TargetGroupNotFound: Target groups 'x' not found (see target-group-arn): not known to the balancer\n" +
+				"lbadapter: drain ss2 [haproxy]: HAProxy runtime API /run/x.sock unreachable: balancer unreachable\n"},
+	}
+	for _, tt := range tests {
+		var out strings.Builder
+		if code := report(context.Background(), &out, tt.err); code != tt.code || out.String() != tt.out {
+			t.Errorf("report(%v) = %d, %q; want %d, %q", tt.err, code, out.String(), tt.code, tt.out)
+		}
 	}
 }
 
