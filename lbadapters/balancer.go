@@ -30,6 +30,13 @@ type Describer interface {
 	Describe(ctx context.Context) (any, error)
 }
 
+// BatchStater is implemented by adapters that read many nodes' states in one call (an ELBv2
+// DescribeTargetHealth naming every target); Status then asks once instead of once per node.
+type BatchStater interface {
+	// States returns one state per node, in order, or the error of the one call.
+	States(ctx context.Context, nodes []Node) ([]ServerState, error)
+}
+
 // Named is one balancer of the cluster config with its adapter.
 type Named struct {
 	Name string

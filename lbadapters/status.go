@@ -42,8 +42,8 @@ type Report struct {
 	Nodes     []NodeStatus   `json:"nodes"`
 }
 
-// Status reads every node's agent and every balancer's state of it, all at once, and
-// returns one row per node in config order. It never fails as a whole: errors are per part.
+// Status reads every node's agent and every balancer's state of it, all at once (one call
+// for all nodes from a BatchStater), and returns one row per node in config order. It never fails as a whole: errors are per part.
 func Status(ctx context.Context, c *Config, bs []Named, a AgentReader) []NodeStatus {
 	rows := make([]NodeStatus, len(c.Nodes))
 	var wg sync.WaitGroup
@@ -58,6 +58,9 @@ func Status(ctx context.Context, c *Config, bs []Named, a AgentReader) []NodeSta
 			}
 		})
 		for j, b := range bs {
+			if _, batch := b.Balancer.(BatchStater); batch {
+				continue
+			}
 			wg.Go(func() {
 				v := BalancerView{Name: b.Name}
 				if s, err := b.State(ctx, n); err != nil {
@@ -66,6 +69,22 @@ func Status(ctx context.Context, c *Config, bs []Named, a AgentReader) []NodeSta
 					v.State = &s
 				}
 				rows[i].Balancers[j] = v
+			})
+		}
+	}
+	for j, b := range bs {
+		if bs, ok := b.Balancer.(BatchStater); ok {
+			wg.Go(func() {
+				states, err := bs.States(ctx, c.Nodes)
+				for i := range rows {
+					v := BalancerView{Name: b.Name}
+					if err != nil {
+						v.Err, v.Error = err, err.Error()
+					} else {
+						v.State = &states[i]
+					}
+					rows[i].Balancers[j] = v
+				}
 			})
 		}
 	}

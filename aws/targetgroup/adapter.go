@@ -107,25 +107,56 @@ func targetText(n lbadapters.Node) string {
 // State is the target's health from DescribeTargetHealth, naming the target, so a node that
 // is not registered shows unused (Target.NotRegistered).
 func (a *Adapter) State(ctx context.Context, n lbadapters.Node) (lbadapters.ServerState, error) {
+	states, err := a.States(ctx, []lbadapters.Node{n})
+	if err != nil {
+		return lbadapters.ServerState{}, err
+	}
+	return states[0], nil
+}
+
+// States is every node's target health from one DescribeTargetHealth naming all the targets.
+func (a *Adapter) States(ctx context.Context, nodes []lbadapters.Node) ([]lbadapters.ServerState, error) {
 	cctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	out, err := a.api.DescribeTargetHealth(cctx, &elbv2.DescribeTargetHealthInput{
-		TargetGroupArn: aws.String(a.arn), Targets: []types.TargetDescription{target(n)}})
-	if err != nil {
-		return lbadapters.ServerState{}, a.explain(n, err)
+	targets := make([]types.TargetDescription, len(nodes))
+	for i, n := range nodes {
+		targets[i] = target(n)
 	}
-	id := *target(n).Id
-	for _, d := range out.TargetHealthDescriptions {
-		if d.Target == nil || aws.ToString(d.Target.Id) != id || d.TargetHealth == nil {
+	out, err := a.api.DescribeTargetHealth(cctx, &elbv2.DescribeTargetHealthInput{
+		TargetGroupArn: aws.String(a.arn), Targets: targets})
+	if err != nil {
+		var n lbadapters.Node
+		if len(nodes) == 1 {
+			n = nodes[0]
+		}
+		return nil, a.explain(n, err)
+	}
+	states := make([]lbadapters.ServerState, len(nodes))
+	for i, n := range nodes {
+		d, ok := findTarget(out.TargetHealthDescriptions, targets[i])
+		if !ok {
+			return nil, fmt.Errorf("%s: DescribeTargetHealth did not return target %s of node %s", a.where, targetText(n), n.Name)
+		}
+		states[i] = FromHealth(*d.TargetHealth)
+		if states[i].State == lbadapters.StateDrain {
+			states[i].DrainLimit = a.drainLimit(ctx)
+		}
+	}
+	return states, nil
+}
+
+// findTarget is the description of target t: same ID, and same port when t names one.
+func findTarget(ds []types.TargetHealthDescription, t types.TargetDescription) (types.TargetHealthDescription, bool) {
+	for _, d := range ds {
+		if d.Target == nil || d.TargetHealth == nil || aws.ToString(d.Target.Id) != aws.ToString(t.Id) {
 			continue
 		}
-		s := FromHealth(*d.TargetHealth)
-		if s.State == lbadapters.StateDrain {
-			s.DrainLimit = a.drainLimit(ctx)
+		if t.Port != nil && aws.ToInt32(d.Target.Port) != *t.Port {
+			continue
 		}
-		return s, nil
+		return d, true
 	}
-	return lbadapters.ServerState{}, fmt.Errorf("%s: DescribeTargetHealth did not return target %s", a.where, targetText(n))
+	return types.TargetHealthDescription{}, false
 }
 
 // FromHealth maps an ELBv2 TargetHealth to the orchestration's state: healthy is UP, initial
@@ -265,7 +296,10 @@ func (a *Adapter) Describe(ctx context.Context) (any, error) {
 	return s, nil
 }
 
-var _ lbadapters.Describer = (*Adapter)(nil)
+var (
+	_ lbadapters.Describer   = (*Adapter)(nil)
+	_ lbadapters.BatchStater = (*Adapter)(nil)
+)
 
 // ErrNoCredentials is wrapped when the SDK found no usable credentials.
 var ErrNoCredentials = errors.New("no usable AWS credentials")
