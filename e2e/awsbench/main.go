@@ -67,6 +67,10 @@ func bench(ctx context.Context, lbagent, lbadapter string, drains, statuses int)
 	}
 	ss2 := c.Node("ss2")
 
+	loadavg := "?"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		loadavg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
 	// Drain --no-wait until the balancer shows it, interleaved: HAProxy, then ELBv2.
 	var hapTimes, nlbTimes []time.Duration
 	for range drains {
@@ -100,7 +104,7 @@ func bench(ctx context.Context, lbagent, lbadapter string, drains, statuses int)
 		cpu, wall []time.Duration
 		rss       []int64
 	}
-	configs := []struct{ name, path string }{{"HAProxy (runtime API)", haproxyINI}, {"ELBv2 target group (SDK, 3 DescribeTargetHealth)", nlbINI}, {"both", c.ConfigPath}}
+	configs := []struct{ name, path string }{{"HAProxy (runtime API)", haproxyINI}, {"ELBv2 target group (SDK, one DescribeTargetHealth)", nlbINI}, {"both", c.ConfigPath}}
 	use := make([]usage, len(configs))
 	for range statuses {
 		for i, cfg := range configs {
@@ -119,7 +123,8 @@ func bench(ctx context.Context, lbagent, lbadapter string, drains, statuses int)
 	fmt.Printf("## lbadapter with an AWS ELBv2 target group vs HAProxy (bench/32-aws.sh)\n\n")
 	fmt.Printf("3-node loopback cluster (lbagent on 127.0.0.2-4) behind a real HAProxy %s and in a target group of the\n", haproxyVersion())
 	fmt.Printf("local ELBv2-compatible endpoint (`testenv/elbv2`: Query protocol, SigV4 verified, in the benchmark's process).\n")
-	fmt.Printf("lbadapter reaches the endpoint through aws-sdk-go-v2 on 127.0.0.1 (HTTP, no TLS: real AWS adds TLS and the network).\n\n")
+	fmt.Printf("lbadapter reaches the endpoint through aws-sdk-go-v2 on 127.0.0.1 (HTTP, no TLS: real AWS adds TLS and the network).\n")
+	fmt.Printf("Load average when the measurements started (a shared machine): %s.\n\n", loadavg)
 	fmt.Printf("### From `lbadapter drain ss2 --no-wait` to the balancer showing ss2 draining (%d runs each, interleaved)\n\n", drains)
 	fmt.Printf("Clock starts before the command is spawned; it stops when HAProxy's `show stat` first shows ss2 DRAIN\n")
 	fmt.Printf("(polled every 2 ms), or when the endpoint's target state first reads `draining` (polled every 2 ms).\n\n")
