@@ -58,10 +58,11 @@ func TestHAProxyCluster(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("status exit %d: %s", r.code, r.stderr)
 		}
-		var rows []lbadapters.NodeStatus
-		if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
+		var rep lbadapters.Report
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 			t.Fatalf("status -o json: %v\n%s", err, r.stdout)
 		}
+		rows := rep.Nodes
 		if len(rows) != 3 {
 			t.Fatalf("got %d rows; want 3", len(rows))
 		}
@@ -70,8 +71,8 @@ func TestHAProxyCluster(t *testing.T) {
 			if row.Agent == nil || row.Agent.State != "healthy" || row.Agent.Role != wantRole {
 				t.Errorf("%s agent: got %+v (%s); want healthy %s", row.Node.Name, row.Agent, row.AgentError, wantRole)
 			}
-			if row.Balancer == nil || row.Balancer.State != lbadapters.StateUp {
-				t.Errorf("%s balancer: got %+v (%s); want UP", row.Node.Name, row.Balancer, row.BalancerError)
+			if len(row.Balancers) != 1 || row.Balancers[0].State == nil || row.Balancers[0].State.State != lbadapters.StateUp {
+				t.Errorf("%s balancers: got %+v; want one UP", row.Node.Name, row.Balancers)
 			}
 		}
 		r = runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "status")

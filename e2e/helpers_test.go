@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -33,7 +34,13 @@ type result struct {
 }
 
 func runLBAdapter(ctx context.Context, bin string, args ...string) result {
+	return runLBAdapterEnv(ctx, nil, bin, args...)
+}
+
+// runLBAdapterEnv runs lbadapter with env added to the test's environment.
+func runLBAdapterEnv(ctx context.Context, env []string, bin string, args ...string) result {
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

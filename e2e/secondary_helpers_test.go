@@ -360,9 +360,9 @@ func adapterStatus(t *testing.T, bin string, node *testenv.Node, args ...string)
 func adapterRow(t *testing.T, bin string, node *testenv.Node) lbadapters.NodeStatus {
 	t.Helper()
 	r := adapterStatus(t, bin, node, "-o", "json")
-	var rows []lbadapters.NodeStatus
-	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 1 || rows[0].Agent == nil {
+	var rep lbadapters.Report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Nodes) != 1 || rep.Nodes[0].Agent == nil {
 		t.Fatalf("lbadapter status -o json: %v\n%s%s", err, r.stdout, r.stderr)
 	}
-	return rows[0]
+	return rep.Nodes[0]
 }

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,22 +37,42 @@ const (
 // ErrUnknownNode is returned by Config.Node for a name that the config does not list.
 var ErrUnknownNode = errors.New("unknown node")
 
-// Config is a cluster: its nodes and the balancer in front of them.
+// Config is a cluster: its nodes and the balancers in front of them.
 type Config struct {
-	Path     string // the file it was read from, for messages
-	Balancer BalancerConfig
-	Nodes    []Node // in file order
+	Path      string           // the file it was read from, for messages
+	Balancers []BalancerConfig // in file order, at least one
+	Nodes     []Node           // in file order
 }
 
-// BalancerConfig is the [balancer] section. Type selects the adapter; the other fields are
-// the settings of the adapter of that type.
+// Balancer types.
+const (
+	TypeHAProxy = "haproxy"
+	TypeAWS     = "aws"
+)
+
+// LegacyBalancerName is the name of a balancer from an unnamed [balancer] section.
+const LegacyBalancerName = "balancer"
+
+// DefaultAWSCallTimeout bounds one ELBv2 call including the SDK's retries of throttled calls.
+const DefaultAWSCallTimeout = 30 * time.Second
+
+// BalancerConfig is one [balancer "NAME"] section (or the unnamed [balancer]). Type selects
+// the adapter; the other fields are the settings of the adapter of that type.
 type BalancerConfig struct {
-	Type string // "haproxy" (aws and nginx come later)
+	Name string // from the section; LegacyBalancerName for [balancer]
+	Type string // TypeHAProxy or TypeAWS
 
 	// HAProxy: the runtime API ("/run/haproxy/admin.sock", "unix:/path", "host:port",
 	// "ipv4@host:port") and the backend that holds the nodes' servers.
 	RuntimeAPI string
 	Backend    string
+
+	// AWS: the ELBv2 target group that holds the nodes, and optional overrides of the SDK's
+	// usual sources (environment, shared config, instance role).
+	TargetGroupARN string
+	Region         string
+	Profile        string
+	Endpoint       string
 
 	// CallTimeout bounds every single call to the balancer (not the wait for a drain).
 	CallTimeout time.Duration
@@ -65,6 +87,20 @@ type Node struct {
 	AgentPort  int    `json:"agent_port"`
 	// Server is the balancer's name for the node (HAProxy server name); default Name.
 	Server string `json:"server"`
+	// TargetID is the node's target in an ELBv2 target group (an IP address or an instance
+	// ID); default Address. TargetPort is its port there; 0 = the target group's port.
+	TargetID   string `json:"target_id"`
+	TargetPort int    `json:"target_port,omitempty"`
+}
+
+// Balancer returns the balancer called name, or false.
+func (c *Config) Balancer(name string) (BalancerConfig, bool) {
+	for _, b := range c.Balancers {
+		if b.Name == name {
+			return b, true
+		}
+	}
+	return BalancerConfig{}, false
 }
 
 // Node returns the node called name, or an error wrapping ErrUnknownNode.
@@ -102,7 +138,6 @@ func Parse(data []byte) (*Config, error) {
 		return nil, fmt.Errorf("parse: %w", err)
 	}
 	c := &Config{Path: "cluster config"}
-	seenBalancer := false
 	for _, s := range f.Sections() {
 		name := s.Name()
 		switch {
@@ -110,23 +145,27 @@ func Parse(data []byte) (*Config, error) {
 			if len(s.Keys()) > 0 {
 				return nil, fmt.Errorf("key %q outside a section", s.Keys()[0].Name())
 			}
-		case name == "balancer":
-			seenBalancer = true
-			if c.Balancer, err = parseBalancer(s); err != nil {
+		case name == "balancer" || sectionOf(name, "balancer"):
+			b, err := parseBalancer(s)
+			if err != nil {
 				return nil, err
 			}
-		case strings.HasPrefix(name, "node ") || strings.HasPrefix(name, "node\t"):
+			if _, dup := c.Balancer(b.Name); dup {
+				return nil, fmt.Errorf("[%s]: balancer %q listed twice", name, b.Name)
+			}
+			c.Balancers = append(c.Balancers, b)
+		case sectionOf(name, "node"):
 			n, err := parseNode(s)
 			if err != nil {
 				return nil, err
 			}
 			c.Nodes = append(c.Nodes, n)
 		default:
-			return nil, fmt.Errorf("[%s]: unknown section (want [balancer] or [node \"NAME\"])", name)
+			return nil, fmt.Errorf("[%s]: unknown section (want [balancer \"NAME\"] or [node \"NAME\"])", name)
 		}
 	}
-	if !seenBalancer {
-		return nil, errors.New("missing [balancer] section")
+	if len(c.Balancers) == 0 {
+		return nil, errors.New(`missing [balancer "NAME"] section`)
 	}
 	if len(c.Nodes) == 0 {
 		return nil, errors.New(`no [node "NAME"] sections`)
@@ -141,11 +180,54 @@ func Parse(data []byte) (*Config, error) {
 		}
 		names[n.Name], servers[n.Server] = true, true
 	}
+	if slices.ContainsFunc(c.Balancers, func(b BalancerConfig) bool { return b.Type == TypeAWS }) {
+		targets := map[string]bool{}
+		for _, n := range c.Nodes {
+			t := n.TargetID + ":" + strconv.Itoa(n.TargetPort)
+			if targets[t] {
+				return nil, fmt.Errorf("[node %q]: target %s used by two nodes (see target-id, target-port)", n.Name, n.TargetID)
+			}
+			targets[t] = true
+		}
+	}
 	return c, nil
 }
 
+// sectionOf reports whether a section name is kind followed by a name ("node \"ss1\"").
+func sectionOf(section, kind string) bool {
+	return strings.HasPrefix(section, kind+" ") || strings.HasPrefix(section, kind+"\t")
+}
+
+// sectionName is the NAME of [kind "NAME"] (quoted or not), checked to be a plain name.
+func sectionName(s *ini.Section, kind string) (string, error) {
+	raw := strings.TrimSpace(s.Name()[len(kind):])
+	name := raw
+	if uq, err := strconv.Unquote(raw); err == nil {
+		name = uq
+	}
+	if name == "" || strings.ContainsAny(name, " \t\"/[]") {
+		return "", fmt.Errorf("[%s]: bad %s name %q (letters, digits, '.', '-', '_')", s.Name(), kind, name)
+	}
+	return name, nil
+}
+
+// balancerKeys are the keys each balancer type takes, besides type and timeout.
+var balancerKeys = map[string][]string{
+	TypeHAProxy: {"runtime-api", "backend"},
+	TypeAWS:     {"target-group-arn", "region", "profile", "endpoint"},
+}
+
 func parseBalancer(s *ini.Section) (BalancerConfig, error) {
-	b := BalancerConfig{CallTimeout: DefaultCallTimeout}
+	b := BalancerConfig{Name: LegacyBalancerName}
+	where := "[balancer]"
+	if s.Name() != "balancer" {
+		name, err := sectionName(s, "balancer")
+		if err != nil {
+			return b, err
+		}
+		b.Name, where = name, fmt.Sprintf("[balancer %q]", name)
+	}
+	var seen []string
 	for _, k := range s.Keys() {
 		v := strings.TrimSpace(k.Value())
 		switch k.Name() {
@@ -155,40 +237,93 @@ func parseBalancer(s *ini.Section) (BalancerConfig, error) {
 			b.RuntimeAPI = v
 		case "backend":
 			b.Backend = v
+		case "target-group-arn":
+			b.TargetGroupARN = v
+		case "region":
+			b.Region = v
+		case "profile":
+			b.Profile = v
+		case "endpoint":
+			b.Endpoint = v
 		case "timeout":
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
-				return b, fmt.Errorf("[balancer] timeout = %q: want a positive duration like 5s", v)
+				return b, fmt.Errorf("%s timeout = %q: want a positive duration like 5s", where, v)
 			}
 			b.CallTimeout = d
 		default:
-			return b, fmt.Errorf("[balancer]: unknown key %q", k.Name())
+			return b, fmt.Errorf("%s: unknown key %q", where, k.Name())
+		}
+		if k.Name() != "type" && k.Name() != "timeout" {
+			seen = append(seen, k.Name())
+		}
+	}
+	keys, ok := balancerKeys[b.Type]
+	switch {
+	case b.Type == "":
+		return b, fmt.Errorf("%s: missing key type (haproxy or aws)", where)
+	case !ok:
+		return b, fmt.Errorf("%s type = %q: unsupported (supported: haproxy, aws)", where, b.Type)
+	}
+	for _, k := range seen {
+		if !slices.Contains(keys, k) {
+			return b, fmt.Errorf("%s: key %q does not apply to type %s (its keys: %s)", where, k, b.Type, strings.Join(keys, ", "))
 		}
 	}
 	switch b.Type {
-	case "":
-		return b, errors.New("[balancer]: missing key type (haproxy)")
-	case "haproxy":
+	case TypeHAProxy:
+		if b.CallTimeout == 0 {
+			b.CallTimeout = DefaultCallTimeout
+		}
 		if b.RuntimeAPI == "" {
-			return b, errors.New("[balancer]: type haproxy needs runtime-api (e.g. /run/haproxy/admin.sock)")
+			return b, fmt.Errorf("%s: type haproxy needs runtime-api (e.g. /run/haproxy/admin.sock)", where)
 		}
 		if b.Backend == "" {
-			return b, errors.New("[balancer]: type haproxy needs backend (the backend holding the nodes)")
+			return b, fmt.Errorf("%s: type haproxy needs backend (the backend holding the nodes)", where)
 		}
-	default:
-		return b, fmt.Errorf("[balancer] type = %q: unsupported (supported: haproxy)", b.Type)
+	case TypeAWS:
+		if b.CallTimeout == 0 {
+			b.CallTimeout = DefaultAWSCallTimeout
+		}
+		if b.TargetGroupARN == "" {
+			return b, fmt.Errorf("%s: type aws needs target-group-arn (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID)", where)
+		}
+		if _, err := ParseTargetGroupARN(b.TargetGroupARN); err != nil {
+			return b, fmt.Errorf("%s target-group-arn = %q: %w", where, b.TargetGroupARN, err)
+		}
+		if b.Endpoint != "" {
+			u, err := url.Parse(b.Endpoint)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				return b, fmt.Errorf("%s endpoint = %q: want a URL like https://elasticloadbalancing.eu-west-1.amazonaws.com", where, b.Endpoint)
+			}
+		}
 	}
 	return b, nil
 }
 
-func parseNode(s *ini.Section) (Node, error) {
-	raw := strings.TrimSpace(s.Name()[len("node "):])
-	name := raw
-	if uq, err := strconv.Unquote(raw); err == nil {
-		name = uq
+// TargetGroupARN is the parts of an ELBv2 target group ARN,
+// arn:PARTITION:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID.
+type TargetGroupARN struct {
+	Partition, Region, Account, Name, ID string
+}
+
+// ParseTargetGroupARN splits an ELBv2 target group ARN.
+func ParseTargetGroupARN(arn string) (TargetGroupARN, error) {
+	f := strings.SplitN(arn, ":", 6)
+	if len(f) != 6 || f[0] != "arn" || f[2] != "elasticloadbalancing" || f[3] == "" {
+		return TargetGroupARN{}, errors.New("want arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID")
 	}
-	if name == "" || strings.ContainsAny(name, " \t\"/") {
-		return Node{}, fmt.Errorf("[%s]: bad node name %q (letters, digits, '.', '-', '_')", s.Name(), name)
+	res := strings.Split(f[5], "/")
+	if len(res) != 3 || res[0] != "targetgroup" || res[1] == "" || res[2] == "" {
+		return TargetGroupARN{}, errors.New("not a target group ARN (want …:targetgroup/NAME/ID)")
+	}
+	return TargetGroupARN{Partition: f[1], Region: f[3], Account: f[4], Name: res[1], ID: res[2]}, nil
+}
+
+func parseNode(s *ini.Section) (Node, error) {
+	name, err := sectionName(s, "node")
+	if err != nil {
+		return Node{}, err
 	}
 	n := Node{Name: name, Server: name, HealthPort: DefaultHealthPort, AgentPort: DefaultAgentPort}
 	where := fmt.Sprintf("[node %q]", name)
@@ -206,6 +341,10 @@ func parseNode(s *ini.Section) (Node, error) {
 			n.HealthPort, err = parsePort(v)
 		case "agent-port":
 			n.AgentPort, err = parsePort(v)
+		case "target-id":
+			n.TargetID = v
+		case "target-port":
+			n.TargetPort, err = parsePort(v)
 		default:
 			return n, fmt.Errorf("%s: unknown key %q", where, k.Name())
 		}
@@ -218,6 +357,9 @@ func parseNode(s *ini.Section) (Node, error) {
 	}
 	if strings.ContainsAny(n.Address, " /:") && net.ParseIP(n.Address) == nil {
 		return n, fmt.Errorf("%s address = %q: want a host name or IP address without port", where, n.Address)
+	}
+	if n.TargetID == "" {
+		n.TargetID = n.Address
 	}
 	switch n.Role {
 	case RolePrimary, RoleSecondary, RoleStandalone:

@@ -15,14 +15,14 @@ func TestLoadExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantB := BalancerConfig{Type: "haproxy", RuntimeAPI: "/run/haproxy/admin.sock", Backend: "xroad-ss", CallTimeout: 5 * time.Second}
-	if c.Balancer != wantB {
-		t.Errorf("balancer: got %+v; want %+v", c.Balancer, wantB)
+	wantB := []BalancerConfig{{Name: "balancer", Type: "haproxy", RuntimeAPI: "/run/haproxy/admin.sock", Backend: "xroad-ss", CallTimeout: 5 * time.Second}}
+	if !reflect.DeepEqual(c.Balancers, wantB) {
+		t.Errorf("balancers: got %+v; want %+v", c.Balancers, wantB)
 	}
 	want := []Node{
-		{Name: "ss1", Address: "10.0.0.11", Role: "primary", HealthPort: 5588, AgentPort: 5589, Server: "ss1"},
-		{Name: "ss2", Address: "10.0.0.12", Role: "secondary", HealthPort: 5588, AgentPort: 5589, Server: "ss2"},
-		{Name: "ss3", Address: "10.0.0.13", Role: "secondary", HealthPort: 5588, AgentPort: 5589, Server: "ss3"},
+		{Name: "ss1", Address: "10.0.0.11", Role: "primary", HealthPort: 5588, AgentPort: 5589, Server: "ss1", TargetID: "10.0.0.11"},
+		{Name: "ss2", Address: "10.0.0.12", Role: "secondary", HealthPort: 5588, AgentPort: 5589, Server: "ss2", TargetID: "10.0.0.12"},
+		{Name: "ss3", Address: "10.0.0.13", Role: "secondary", HealthPort: 5588, AgentPort: 5589, Server: "ss3", TargetID: "10.0.0.13"},
 	}
 	if !reflect.DeepEqual(c.Nodes, want) {
 		t.Errorf("nodes: got %+v; want %+v", c.Nodes, want)
@@ -51,8 +51,8 @@ role = standalone
 		name string
 		want Node
 	}{
-		{"a.example", Node{Name: "a.example", Address: "127.0.0.2", Role: "secondary", HealthPort: 15588, AgentPort: 15589, Server: "srv-a"}},
-		{"b", Node{Name: "b", Address: "::1", Role: "standalone", HealthPort: 5588, AgentPort: 5589, Server: "b"}},
+		{"a.example", Node{Name: "a.example", Address: "127.0.0.2", Role: "secondary", HealthPort: 15588, AgentPort: 15589, Server: "srv-a", TargetID: "127.0.0.2"}},
+		{"b", Node{Name: "b", Address: "::1", Role: "standalone", HealthPort: 5588, AgentPort: 5589, Server: "b", TargetID: "::1"}},
 	}
 	for _, tt := range tests {
 		got, err := c.Node(tt.name)
@@ -60,8 +60,8 @@ role = standalone
 			t.Errorf("Node(%q) = %+v, %v; want %+v, nil", tt.name, got, err, tt.want)
 		}
 	}
-	if c.Balancer.Type != "haproxy" {
-		t.Errorf("type: got %q; want haproxy", c.Balancer.Type)
+	if len(c.Balancers) != 1 || c.Balancers[0].Type != "haproxy" {
+		t.Errorf("balancers: got %+v; want one of type haproxy", c.Balancers)
 	}
 	_, err = c.Node("nope")
 	if !errors.Is(err, ErrUnknownNode) {
@@ -103,5 +103,58 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "nope.ini"))
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("got %v; want an error wrapping os.ErrNotExist", err)
+	}
+}
+
+func TestParseSeveralBalancers(t *testing.T) {
+	c, err := Parse([]byte(`[balancer "haproxy"]
+type        = haproxy
+runtime-api = /run/haproxy/admin.sock
+backend     = xroad-ss
+
+[balancer "nlb"]
+type             = aws
+target-group-arn = arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/xroad-ss/6d0ecf831eec9f09
+region           = eu-west-1        ; optional
+profile          =
+endpoint         = http://127.0.0.1:4566
+
+[node "ss2"]
+address     = 10.0.0.12
+role        = secondary
+target-id   = i-0abc12345def67890
+target-port = 5500
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []BalancerConfig{
+		{Name: "haproxy", Type: "haproxy", RuntimeAPI: "/run/haproxy/admin.sock", Backend: "xroad-ss", CallTimeout: DefaultCallTimeout},
+		{Name: "nlb", Type: "aws", TargetGroupARN: "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/xroad-ss/6d0ecf831eec9f09",
+			Region: "eu-west-1", Endpoint: "http://127.0.0.1:4566", CallTimeout: DefaultAWSCallTimeout},
+	}
+	if !reflect.DeepEqual(c.Balancers, want) {
+		t.Errorf("balancers:\n got %+v\nwant %+v", c.Balancers, want)
+	}
+	wantN := Node{Name: "ss2", Address: "10.0.0.12", Role: "secondary", HealthPort: 5588, AgentPort: 5589, Server: "ss2",
+		TargetID: "i-0abc12345def67890", TargetPort: 5500}
+	if c.Nodes[0] != wantN {
+		t.Errorf("node: got %+v; want %+v", c.Nodes[0], wantN)
+	}
+	if b, ok := c.Balancer("nlb"); !ok || b.Type != "aws" {
+		t.Errorf("Balancer(nlb) = %+v, %v", b, ok)
+	}
+}
+
+func TestParseTargetGroupARN(t *testing.T) {
+	got, err := ParseTargetGroupARN("arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/xroad-ss/6d0ecf831eec9f09")
+	want := TargetGroupARN{Partition: "aws", Region: "eu-west-1", Account: "123456789012", Name: "xroad-ss", ID: "6d0ecf831eec9f09"}
+	if err != nil || got != want {
+		t.Errorf("got %+v, %v; want %+v", got, err, want)
+	}
+	for _, bad := range []string{"", "arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/net/x/1", "arn:aws:ec2:eu-west-1:1:targetgroup/x/1", "xroad-ss"} {
+		if _, err := ParseTargetGroupARN(bad); err == nil {
+			t.Errorf("ParseTargetGroupARN(%q) accepted", bad)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -22,18 +23,25 @@ var ErrTimeout = errors.New("timed out")
 // TimeoutError says what the node looked like when a wait gave up.
 type TimeoutError struct {
 	Op     string // "drain" or "enable"
-	Node   string
+	Node   string // the node, with " [balancer]" when the balancer has a name
 	Waited time.Duration
 	Last   ServerState
 }
 
 func (e *TimeoutError) Error() string {
+	waited := e.Waited.Round(time.Second)
 	if e.Op == "drain" {
+		if e.Last.Sessions == NotCounted {
+			return fmt.Sprintf("drain %s: timed out after %s, still %s", e.Node, waited, e.Last.Words())
+		}
 		return fmt.Sprintf("drain %s: timed out after %s with %d sessions left (balancer state %s)",
-			e.Node, e.Waited.Round(time.Second), e.Last.Sessions, e.Last.Status)
+			e.Node, waited, e.Last.Sessions, e.Last.Words())
 	}
-	return fmt.Sprintf("enable %s: timed out after %s waiting for UP (balancer state %s)",
-		e.Node, e.Waited.Round(time.Second), e.Last.Status)
+	s := fmt.Sprintf("enable %s: timed out after %s waiting for UP (balancer state %s", e.Node, waited, e.Last.Words())
+	if e.Last.Description != "" {
+		s += ": " + e.Last.Description
+	}
+	return s + ")"
 }
 
 // Unwrap makes errors.Is(err, ErrTimeout) true.
@@ -41,10 +49,41 @@ func (e *TimeoutError) Unwrap() error { return ErrTimeout }
 
 // Progress is reported after every look at the balancer while waiting.
 type Progress struct {
-	Op      string
-	Node    string
-	State   ServerState
-	Elapsed time.Duration
+	Op       string
+	Node     string
+	Balancer string // the balancer's name; "" from Drain and Enable
+	State    ServerState
+	Elapsed  time.Duration
+}
+
+// String is a progress line: "drain ss2 [haproxy]: DRAIN, 3 sessions left, 12.5s elapsed",
+// "drain ss2 [nlb]: draining, 45s of up to 300s" (ELBv2's deregistration delay),
+// "enable ss2 [nlb]: unhealthy (Target.ResponseCodeMismatch: Health checks failed with these codes: [503]), 4s elapsed".
+func (p Progress) String() string {
+	var b strings.Builder
+	b.WriteString(p.Op + " " + p.Node)
+	if p.Balancer != "" {
+		b.WriteString(" [" + p.Balancer + "]")
+	}
+	b.WriteString(": " + p.State.Status)
+	// The balancer's reason says why a node is not (yet) in service; on the way out of
+	// service (draining, unused) the state says it all.
+	if down := p.State.State == StateDown || p.State.State == StateUnknown; down && p.State.Reason != "" {
+		b.WriteString(" (" + p.State.Reason)
+		if p.State.Description != "" {
+			b.WriteString(": " + p.State.Description)
+		}
+		b.WriteString(")")
+	}
+	if p.State.Sessions != NotCounted {
+		fmt.Fprintf(&b, ", %d sessions left", p.State.Sessions)
+	}
+	if p.Op == "drain" && p.State.DrainLimit > 0 && p.State.State == StateDrain {
+		fmt.Fprintf(&b, ", %ds of up to %ds", int(p.Elapsed.Seconds()), int(p.State.DrainLimit.Seconds()))
+	} else {
+		fmt.Fprintf(&b, ", %s elapsed", p.Elapsed.Round(100*time.Millisecond))
+	}
+	return b.String()
 }
 
 // Wait says whether and how Drain and Enable wait for the balancer to reach the goal.
@@ -57,19 +96,27 @@ type Wait struct {
 }
 
 // Drain tells the balancer to drain the node and waits until no session is left (and the
-// balancer does not show the node UP). It returns the last state seen.
+// balancer does not show the node UP), or, on a balancer that does not count sessions, until
+// it shows the node out of service (MAINT). It returns the last state seen.
 func Drain(ctx context.Context, b Balancer, n Node, w Wait) (ServerState, error) {
+	return drain(ctx, Named{Balancer: b}, n, w)
+}
+
+func drain(ctx context.Context, b Named, n Node, w Wait) (ServerState, error) {
+	label := nodeLabel(n, b.Name)
 	if err := b.Drain(ctx, n); err != nil {
-		return ServerState{}, fmt.Errorf("drain %s: %w", n.Name, err)
+		return ServerState{}, fmt.Errorf("drain %s: %w", label, err)
 	}
 	seen := false // the balancer has shown the node out of rotation
 	s, err := wait(ctx, b, n, "drain", w, func(s ServerState) (bool, error) {
 		up := s.State == StateUp || s.State == StateNoLB
 		if up && seen {
-			return false, fmt.Errorf("drain %s: %w (balancer shows %s again)", n.Name, ErrLifted, s.Status)
+			return false, fmt.Errorf("drain %s: %w (balancer shows %s again)", label, ErrLifted, s.Words())
 		}
 		seen = seen || !up
-		return s.Sessions == 0 && !up, nil
+		// Done when out of rotation with no session left; a balancer that does not count
+		// sessions (ELBv2) is done once the node is out of service (unused).
+		return !up && (s.Sessions == 0 || s.Sessions == NotCounted && s.State == StateMaint), nil
 	})
 	return s, err
 }
@@ -77,13 +124,26 @@ func Drain(ctx context.Context, b Balancer, n Node, w Wait) (ServerState, error)
 // Enable tells the balancer to give the node traffic again and waits until it shows the node
 // UP (which needs the node's health check to pass). It returns the last state seen.
 func Enable(ctx context.Context, b Balancer, n Node, w Wait) (ServerState, error) {
+	return enable(ctx, Named{Balancer: b}, n, w)
+}
+
+func enable(ctx context.Context, b Named, n Node, w Wait) (ServerState, error) {
 	if err := b.Enable(ctx, n); err != nil {
-		return ServerState{}, fmt.Errorf("enable %s: %w", n.Name, err)
+		return ServerState{}, fmt.Errorf("enable %s: %w", nodeLabel(n, b.Name), err)
 	}
 	return wait(ctx, b, n, "enable", w, func(s ServerState) (bool, error) { return s.State == StateUp, nil })
 }
 
-func wait(ctx context.Context, b Balancer, n Node, op string, w Wait, done func(ServerState) (bool, error)) (ServerState, error) {
+// nodeLabel names the node in messages, with the balancer when it has a name: "ss2 [nlb]".
+func nodeLabel(n Node, balancer string) string {
+	if balancer == "" {
+		return n.Name
+	}
+	return n.Name + " [" + balancer + "]"
+}
+
+func wait(ctx context.Context, b Named, n Node, op string, w Wait, done func(ServerState) (bool, error)) (ServerState, error) {
+	label := nodeLabel(n, b.Name)
 	clock := w.Clock
 	if clock == nil {
 		clock = clockwork.NewRealClock()
@@ -102,10 +162,10 @@ func wait(ctx context.Context, b Balancer, n Node, op string, w Wait, done func(
 	for {
 		s, err := b.State(ctx, n)
 		if err != nil {
-			return s, fmt.Errorf("%s %s: %w", op, n.Name, err)
+			return s, fmt.Errorf("%s %s: %w", op, label, err)
 		}
 		if w.Progress != nil {
-			w.Progress(Progress{Op: op, Node: n.Name, State: s, Elapsed: clock.Since(start)})
+			w.Progress(Progress{Op: op, Node: n.Name, Balancer: b.Name, State: s, Elapsed: clock.Since(start)})
 		}
 		ok, err := done(s)
 		if err != nil {
@@ -116,9 +176,9 @@ func wait(ctx context.Context, b Balancer, n Node, op string, w Wait, done func(
 		}
 		select {
 		case <-ctx.Done():
-			return s, fmt.Errorf("%s %s: %w", op, n.Name, ctx.Err())
+			return s, fmt.Errorf("%s %s: %w", op, label, ctx.Err())
 		case <-deadline:
-			return s, &TimeoutError{Op: op, Node: n.Name, Waited: clock.Since(start), Last: s}
+			return s, &TimeoutError{Op: op, Node: label, Waited: clock.Since(start), Last: s}
 		case <-clock.After(poll):
 		}
 	}

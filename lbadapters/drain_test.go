@@ -90,6 +90,10 @@ func TestDrainWaitsForSessions(t *testing.T) {
 		{"already empty", []ServerState{drained(0)}, 1},
 		{"counts down", []ServerState{drained(3), drained(2), drained(2), drained(0)}, 4},
 		{"maint counts as drained", []ServerState{drained(1), {State: StateMaint, Status: "MAINT"}}, 2},
+		{"not counted: draining until out of service", []ServerState{
+			{State: StateDrain, Status: "draining", Sessions: NotCounted},
+			{State: StateDrain, Status: "draining", Sessions: NotCounted},
+			{State: StateMaint, Status: "unused", Sessions: NotCounted}}, 3},
 		{"UP with no sessions is not drained", []ServerState{{State: StateUp, Status: "UP"}, drained(0)}, 2},
 	}
 	for _, tt := range tests {
@@ -210,5 +214,58 @@ func TestEnableTimeoutMessage(t *testing.T) {
 	})
 	if want := "enable node2: timed out after 3s waiting for UP (balancer state DRAIN (agent))"; err == nil || err.Error() != want {
 		t.Errorf("got %v; want %q", err, want)
+	}
+}
+
+func TestProgressString(t *testing.T) {
+	tests := []struct {
+		p    Progress
+		want string
+	}{
+		{Progress{Op: "drain", Node: "ss2", State: drained(3), Elapsed: 12480 * time.Millisecond},
+			"drain ss2: DRAIN, 3 sessions left, 12.5s elapsed"},
+		{Progress{Op: "drain", Node: "ss2", Balancer: "nlb", Elapsed: 45200 * time.Millisecond,
+			State: ServerState{State: StateDrain, Status: "draining", Sessions: NotCounted, DrainLimit: 300 * time.Second}},
+			"drain ss2 [nlb]: draining, 45s of up to 300s"},
+		{Progress{Op: "drain", Node: "ss2", Balancer: "nlb", Elapsed: 300100 * time.Millisecond,
+			State: ServerState{State: StateMaint, Status: "unused", Sessions: NotCounted, Reason: "Target.NotRegistered"}},
+			"drain ss2 [nlb]: unused, 5m0.1s elapsed"},
+		{Progress{Op: "enable", Node: "ss2", Balancer: "nlb", Elapsed: 4 * time.Second,
+			State: ServerState{State: StateDown, Status: "unhealthy", Sessions: NotCounted, Reason: "Target.ResponseCodeMismatch",
+				Description: "Health checks failed with these codes: [503]"}},
+			"enable ss2 [nlb]: unhealthy (Target.ResponseCodeMismatch: Health checks failed with these codes: [503]), 4s elapsed"},
+	}
+	for _, tt := range tests {
+		if got := tt.p.String(); got != tt.want {
+			t.Errorf("got %q; want %q", got, tt.want)
+		}
+	}
+}
+
+// TestDrainAll: every balancer is drained and waited for; a failing one does not stop the
+// others, and its error names it.
+func TestDrainAll(t *testing.T) {
+	ok := &recorder{states: []ServerState{drained(0)}}
+	bad := &recorder{states: []ServerState{drained(0)}, err: ErrNotFound}
+	clock := clockwork.NewFakeClock()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	w := Wait{Poll: time.Second, Clock: clock, Progress: func(p Progress) {
+		mu.Lock()
+		seen[p.Balancer]++
+		mu.Unlock()
+	}}
+	out := DrainAll(context.Background(), []Named{{Name: "haproxy", Balancer: ok}, {Name: "nlb", Balancer: bad}}, node2, w)
+	if len(out) != 2 || out[0].Balancer != "haproxy" || out[0].Err != nil || out[1].Balancer != "nlb" {
+		t.Fatalf("outcomes %+v", out)
+	}
+	if !errors.Is(out[1].Err, ErrNotFound) || out[1].Err.Error() != "drain node2 [nlb]: not known to the balancer" {
+		t.Errorf("nlb error %q; want it to name the balancer and wrap ErrNotFound", out[1].Err)
+	}
+	if seen["haproxy"] != 1 || seen["nlb"] != 0 {
+		t.Errorf("progress per balancer %v; want haproxy once", seen)
+	}
+	if !reflect.DeepEqual(ok.calls, []string{"drain srv2", "state srv2"}) {
+		t.Errorf("haproxy calls %v", ok.calls)
 	}
 }

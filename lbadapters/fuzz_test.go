@@ -21,8 +21,13 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(c.Nodes) == 0 || c.Balancer.Type == "" {
-			t.Fatalf("accepted a config without nodes or balancer type: %+v", c)
+		if len(c.Nodes) == 0 || len(c.Balancers) == 0 {
+			t.Fatalf("accepted a config without nodes or balancers: %+v", c)
+		}
+		for _, b := range c.Balancers {
+			if b.Name == "" || b.Type == "" || b.CallTimeout <= 0 {
+				t.Fatalf("accepted an invalid balancer: %+v", b)
+			}
 		}
 		for _, n := range c.Nodes {
 			if n.Address == "" || n.Server == "" || n.HealthPort < 1 || n.HealthPort > 65535 {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xroad-lb/lbkit/testenv/elbv2"
 )
 
 // ClusterOptions shape a Cluster. The zero value is three nodes with short HAProxy intervals
@@ -33,6 +35,17 @@ type ClusterOptions struct {
 	// Its [lbagent] section already sets success-ttl = 200ms and failure-ttl = 1s.
 	LBAgentINI string
 	Dir        string // default a new directory under os.TempDir()
+
+	// ELBv2 also puts every node in a target group of a local ELBv2 endpoint (package
+	// elbv2), the cluster config's [balancer "nlb"]: traffic port the node's message port
+	// (target-port), health check HTTP on the health port, which is then the same on every
+	// node. The targets are registered and healthy when StartCluster returns.
+	ELBv2 bool
+	// ELBv2Check is the group's health check; default HTTP, path /, matcher 200, interval
+	// 200ms, thresholds 2 and 2 (the port is always the nodes' health port).
+	ELBv2Check elbv2.HealthCheck
+	// ELBv2DelaySeconds is the group's deregistration delay; default 1.
+	ELBv2DelaySeconds int
 }
 
 // Cluster is an X-Road cluster on loopback: per node a message-port stand-in, X-Road node
@@ -46,6 +59,9 @@ type Cluster struct {
 	Backend    string // "xroad"
 	Frontend   string // host:port of the message frontend
 	ConfigPath string // lbadapter's cluster.ini
+
+	ELBv2          *elbv2.Server // with ClusterOptions.ELBv2
+	TargetGroupARN string
 }
 
 // ClusterNode is one node of a Cluster.
@@ -138,6 +154,16 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (_ *Cluster, err err
 		return nil, err
 	}
 	be := HABackend{Name: c.Backend, Options: []string{"option httpchk", "balance roundrobin"}}
+	sharedHealthPort := 0
+	if opts.ELBv2 {
+		ips := make([]string, opts.Nodes)
+		for i := range ips {
+			ips[i] = fmt.Sprintf("127.0.0.%d", i+2)
+		}
+		if sharedHealthPort, err = FreePortOn(ips...); err != nil {
+			return nil, err
+		}
+	}
 	for i := 0; i < opts.Nodes; i++ {
 		n := &ClusterNode{Name: fmt.Sprintf("ss%d", i+1), Role: "secondary", IP: fmt.Sprintf("127.0.0.%d", i+2),
 			bin: opts.LBAgent, dir: filepath.Join(dir, fmt.Sprintf("ss%d", i+1))}
@@ -148,8 +174,10 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (_ *Cluster, err err
 		if n.Msg, err = StartMsgServer(net.JoinHostPort(n.IP, "0")); err != nil {
 			return nil, err
 		}
-		if n.HealthPort, err = FreePort(n.IP); err != nil {
-			return nil, err
+		if n.HealthPort = sharedHealthPort; n.HealthPort == 0 {
+			if n.HealthPort, err = FreePort(n.IP); err != nil {
+				return nil, err
+			}
 		}
 		if n.AgentPort, err = FreePort(n.IP); err != nil {
 			return nil, err
@@ -190,6 +218,11 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (_ *Cluster, err err
 			return nil, err
 		}
 	}
+	if opts.ELBv2 {
+		if err = c.startELBv2(ctx, opts, sharedHealthPort); err != nil {
+			return nil, err
+		}
+	}
 	if err = c.writeConfig(); err != nil {
 		return nil, err
 	}
@@ -205,9 +238,16 @@ func (c *Cluster) writeConfig() error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[balancer]\ntype = haproxy\nruntime-api = %s\nbackend = %s\ntimeout = 5s\n",
 		c.HAProxy.AdminSocket, c.Backend)
+	if c.ELBv2 != nil {
+		fmt.Fprintf(&b, "\n[balancer \"nlb\"]\ntype = aws\ntarget-group-arn = %s\nregion = %s\nendpoint = %s\ntimeout = 20s\n",
+			c.TargetGroupARN, c.ELBv2.Region(), c.ELBv2.URL)
+	}
 	for _, n := range c.Nodes {
 		fmt.Fprintf(&b, "\n[node %q]\naddress = %s\nrole = %s\nhealth-port = %d\nagent-port = %d\nserver = %s\n",
 			n.Name, n.IP, n.Role, n.HealthPort, n.AgentPort, n.Name)
+		if c.ELBv2 != nil {
+			fmt.Fprintf(&b, "target-port = %d\n", n.MsgPort())
+		}
 	}
 	c.ConfigPath = filepath.Join(c.Dir, "cluster.ini")
 	return os.WriteFile(c.ConfigPath, []byte(b.String()), 0o600)
@@ -279,6 +319,9 @@ func (c *Cluster) Close() error {
 	}
 	if c.HAProxy != nil {
 		errs = append(errs, c.HAProxy.Close())
+	}
+	if c.ELBv2 != nil {
+		errs = append(errs, c.ELBv2.Close())
 	}
 	if c.DB != nil {
 		errs = append(errs, c.DB.Close())
@@ -356,3 +399,61 @@ func (n *ClusterNode) SetMaintenance(ctx context.Context, on bool) error {
 
 // Log returns the last lines of the node's lbagent output.
 func (n *ClusterNode) Log(lines int) string { return tail(filepath.Join(n.dir, "lbagent.log"), lines) }
+
+// MsgPort is the port of the node's message-port stand-in.
+func (n *ClusterNode) MsgPort() int {
+	_, p, _ := net.SplitHostPort(n.Msg.Addr)
+	port, _ := strconv.Atoi(p)
+	return port
+}
+
+// startELBv2 starts the local ELBv2 endpoint with one target group of every node, registered
+// and healthy.
+func (c *Cluster) startELBv2(ctx context.Context, opts ClusterOptions, healthPort int) (err error) {
+	if c.ELBv2, err = elbv2.Start(elbv2.Options{}); err != nil {
+		return err
+	}
+	hc := opts.ELBv2Check
+	hc.Port = strconv.Itoa(healthPort)
+	if hc.Matcher == "" {
+		hc.Matcher = "200"
+	}
+	if hc.Interval == 0 {
+		hc.Interval = 200 * time.Millisecond
+	}
+	if hc.HealthyThreshold == 0 {
+		hc.HealthyThreshold = 2
+	}
+	if hc.UnhealthyThreshold == 0 {
+		hc.UnhealthyThreshold = 2
+	}
+	delay := opts.ELBv2DelaySeconds
+	if delay == 0 {
+		delay = 1
+	}
+	if c.TargetGroupARN, err = c.ELBv2.CreateTargetGroup(elbv2.TargetGroup{Name: "xroad-ss", Protocol: "TCP",
+		Port: 5500, HealthCheck: hc, DeregistrationDelaySeconds: delay}); err != nil {
+		return err
+	}
+	for _, n := range c.Nodes {
+		if err := c.ELBv2.Register(c.TargetGroupARN, n.IP, n.MsgPort()); err != nil {
+			return err
+		}
+	}
+	for _, n := range c.Nodes {
+		if err := c.ELBv2.WaitHealth(ctx, c.TargetGroupARN, n.IP, n.MsgPort(), elbv2.StateHealthy); err != nil {
+			return fmt.Errorf("%w\nlbagent %s:\n%s", err, n.Name, n.Log(20))
+		}
+	}
+	return nil
+}
+
+// AWSEnv is the environment for an lbadapter run against the cluster's ELBv2 endpoint: its
+// test credentials, no shared config files (missing), no instance metadata lookups.
+func (c *Cluster) AWSEnv() []string {
+	id, secret := c.ELBv2.Credentials()
+	none := filepath.Join(c.Dir, "no-aws-config")
+	return []string{"AWS_ACCESS_KEY_ID=" + id, "AWS_SECRET_ACCESS_KEY=" + secret, "AWS_SESSION_TOKEN=",
+		"AWS_PROFILE=", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=" + none, "AWS_SHARED_CREDENTIALS_FILE=" + none,
+		"AWS_ENDPOINT_URL=", "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2="}
+}

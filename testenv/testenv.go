@@ -52,6 +52,29 @@ func FreePort(host string) (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// FreePortOn returns a TCP port that was free on every one of hosts a moment ago.
+func FreePortOn(hosts ...string) (int, error) {
+	for range 20 {
+		p, err := FreePort(hosts[0])
+		if err != nil {
+			return 0, err
+		}
+		free := true
+		for _, h := range hosts[1:] {
+			l, err := net.Listen("tcp", net.JoinHostPort(h, strconv.Itoa(p)))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("testenv: no port free on all of %v", hosts)
+}
+
 // account is a system user that a program runs as (PostgreSQL refuses to run as root).
 type account struct {
 	name     string

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,36 +19,43 @@ func (c *cli) drainCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "drain NODE",
-		Short: "Stop new traffic to a node and wait until its connections are gone",
-		Long: `drain sets the node's server to DRAIN in the balancer: new connections go to the other
-nodes, connections already open keep flowing. It then waits until the balancer counts no
-session to the node, printing a progress line (sessions left, elapsed) to stderr, and exits 0.
+		Short: "Stop new traffic to a node on every balancer and wait until its connections are gone",
+		Long: `drain takes the node out of rotation on every balancer of the cluster config, all at once:
+  haproxy  sets the node's server to DRAIN: new connections go to the other nodes, open ones
+           keep flowing; done when HAProxy counts no session to the node.
+  aws      deregisters the node's target from the ELBv2 target group (DeregisterTargets);
+           the target is "draining" for the group's deregistration delay; done when it is
+           no longer registered ("unused").
+It prints a progress line per balancer to stderr whenever the state changes (and every 10 s),
+e.g. "drain ss2 [nlb]: draining, 45s of up to 300s", and exits 0 when every balancer is done.
 The node stays drained until "lbadapter enable NODE"; lbagent never lifts an operator's drain.
 
-If sessions are still open after --timeout, it exits 5 (the node stays drained).`,
+If a balancer is not done after --timeout, it exits 5 (the node stays drained).`,
 		Example: "  lbadapter drain ss2\n  lbadapter drain ss2 --timeout 30m\n  lbadapter drain ss2 --no-wait",
 		Args:    nodeArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, b, err := c.loadNode(args[0])
+			n, bs, err := c.loadNode(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			w := lbadapters.Wait{NoWait: noWait, Timeout: timeout, Poll: poll, Progress: c.progress()}
-			s, err := lbadapters.Drain(cmd.Context(), b, n, w)
-			if err != nil {
-				return err
+			out := lbadapters.DrainAll(cmd.Context(), unlabelled(bs), n, w)
+			for _, o := range out {
+				if o.Err != nil {
+					continue
+				}
+				if noWait {
+					fmt.Fprintf(c.stdout, "%s: %s%s (not waiting)\n", label(n, o.Balancer), o.State.Words(), sessions(o.State, " left"))
+				} else {
+					fmt.Fprintf(c.stdout, "%s: drained (%s%s)\n", label(n, o.Balancer), o.State.Words(), sessions(o.State, " left"))
+				}
 			}
-			if noWait {
-				fmt.Fprintf(c.stdout, "%s: %s, %d sessions left (not waiting)\n", n.Name, s.Status, s.Sessions)
-			} else {
-				fmt.Fprintf(c.stdout, "%s: drained (%s, no sessions left)\n", n.Name, s.Status)
-			}
-			return nil
+			return outcomeErr(out)
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "give up waiting after this long (0 = no limit)")
-	cmd.Flags().BoolVar(&noWait, "no-wait", false, "set DRAIN and return at once")
-	cmd.Flags().DurationVar(&poll, "poll", lbadapters.DefaultPoll, "how often to look at the balancer while waiting")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "take the node out of rotation and return at once")
+	cmd.Flags().DurationVar(&poll, "poll", lbadapters.DefaultPoll, "how often to look at each balancer while waiting")
 	return cmd
 }
 
@@ -58,17 +67,22 @@ func (c *cli) enableCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "enable NODE",
-		Short: "Give a node traffic again and wait until the balancer shows it UP",
+		Short: "Give a node traffic again on every balancer and wait until each shows it UP",
 		Long: `enable first asks the node's lbagent (/status) whether the node is healthy and refuses
 (exit 6) when it is in maintenance mode, failing a check or unreachable, unless --force.
-It then sets the node's server to READY in the balancer (lifting DRAIN and MAINT) and waits
-until the balancer reports it UP, which needs the balancer's health checks to pass.
+It then puts the node back on every balancer of the cluster config, all at once:
+  haproxy  sets the node's server to READY (lifting DRAIN and MAINT); done when HAProxy
+           shows it UP, which needs HAProxy's health checks to pass (rise x inter).
+  aws      registers the node's target in the ELBv2 target group (RegisterTargets); done
+           when the target is "healthy", which needs the group's healthy threshold of
+           passing health checks. Progress lines show "initial", and while "unhealthy"
+           AWS's reason and description.
 
-If the node is not UP after --timeout, it exits 5.`,
+If a balancer does not show the node UP after --timeout, it exits 5.`,
 		Example: "  lbadapter enable ss2\n  lbadapter enable ss2 --timeout 5m",
 		Args:    nodeArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, b, err := c.loadNode(args[0])
+			n, bs, err := c.loadNode(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -79,31 +93,63 @@ If the node is not UP after --timeout, it exits 5.`,
 				fmt.Fprintf(c.stderr, "lbadapter: warning: %v; enabling anyway (--force)\n", err)
 			}
 			w := lbadapters.Wait{Timeout: timeout, Poll: poll, Progress: c.progress()}
-			s, err := lbadapters.Enable(cmd.Context(), b, n, w)
-			if err != nil {
-				return err
+			out := lbadapters.EnableAll(cmd.Context(), unlabelled(bs), n, w)
+			for _, o := range out {
+				if o.Err == nil {
+					fmt.Fprintf(c.stdout, "%s: enabled (%s%s)\n", label(n, o.Balancer), o.State.Words(), sessions(o.State, ""))
+				}
 			}
-			fmt.Fprintf(c.stdout, "%s: enabled (%s, %d sessions)\n", n.Name, s.Status, s.Sessions)
-			return nil
+			return outcomeErr(out)
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "give up waiting for UP after this long (0 = no limit)")
 	cmd.Flags().BoolVar(&force, "force", false, "enable even when the node's agent does not report it healthy")
-	cmd.Flags().DurationVar(&poll, "poll", lbadapters.DefaultPoll, "how often to look at the balancer while waiting")
+	cmd.Flags().DurationVar(&poll, "poll", lbadapters.DefaultPoll, "how often to look at each balancer while waiting")
 	return cmd
 }
 
-// progress prints a line to stderr whenever the state or the session count changes, and at
-// least every 10 seconds while nothing changes.
+// unlabelled drops the balancer's name from messages when the cluster has only one, so
+// that lines read "drain ss2: ..." instead of "drain ss2 [nlb]: ...".
+func unlabelled(bs []lbadapters.Named) []lbadapters.Named {
+	if len(bs) != 1 {
+		return bs
+	}
+	return []lbadapters.Named{{Type: bs[0].Type, Balancer: bs[0].Balancer}}
+}
+
+// label names the node in a result line: "ss2", or "ss2 [nlb]" with several balancers.
+func label(n lbadapters.Node, balancer string) string {
+	if balancer == "" {
+		return n.Name
+	}
+	return n.Name + " [" + balancer + "]"
+}
+
+// sessions is ", 3 sessions"+suffix for a balancer that counts sessions, else "".
+func sessions(s lbadapters.ServerState, suffix string) string {
+	if s.Sessions == lbadapters.NotCounted {
+		return ""
+	}
+	return ", " + strconv.Itoa(s.Sessions) + " sessions" + suffix
+}
+
+// progress prints a line to stderr whenever a balancer's state or session count changes, and
+// at least every 10 seconds while nothing changes. Balancers report from their own goroutines.
 func (c *cli) progress() func(lbadapters.Progress) {
-	var last lbadapters.ServerState
-	var lastAt time.Duration = -1
+	type last struct {
+		state lbadapters.ServerState
+		at    time.Duration
+	}
+	var mu sync.Mutex
+	seen := map[string]last{}
 	return func(p lbadapters.Progress) {
-		if p.State == last && lastAt >= 0 && p.Elapsed-lastAt < 10*time.Second {
+		mu.Lock()
+		defer mu.Unlock()
+		l, ok := seen[p.Balancer]
+		if ok && p.State == l.state && p.Elapsed-l.at < 10*time.Second {
 			return
 		}
-		last, lastAt = p.State, p.Elapsed
-		fmt.Fprintf(c.stderr, "%s %s: %s, %d sessions left, %s elapsed\n",
-			p.Op, p.Node, p.State.Status, p.State.Sessions, p.Elapsed.Round(100*time.Millisecond))
+		seen[p.Balancer] = last{p.State, p.Elapsed}
+		fmt.Fprintln(c.stderr, p.String())
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xroad-lb/lbkit/aws/targetgroup"
 	"github.com/xroad-lb/lbkit/lbadapters"
 	"github.com/xroad-lb/lbkit/lbadapters/haproxyadapter"
 )
@@ -33,11 +34,13 @@ const exitCodesHelp = `Exit codes:
   0  done (drained, enabled, status read)
   1  any other failure
   2  bad usage, bad config file or unknown node
-  3  balancer unreachable, or it refused the command (permission denied)
-  4  the balancer has no such backend or server
+  3  balancer unreachable, or it refused the command (permission denied, bad credentials)
+  4  the balancer has no such backend, server, target group or target
   5  timed out waiting for the drain or for UP
   6  enable refused: the node's agent is not healthy (use --force)
-  130 interrupted (the node stays in the state set so far)`
+  130 interrupted (the node stays in the state set so far)
+With several balancers, every failure is one line naming its balancer and the exit code is
+the highest of theirs.`
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
@@ -53,10 +56,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root := &cobra.Command{
 		Use:   "lbadapter",
 		Short: "Drain, enable and inspect the nodes of an X-Road cluster behind a load balancer",
-		Long: `lbadapter drives the load balancer in front of a cluster of X-Road security servers
-(HAProxy through its runtime API) and reads each node's lbagent.
+		Long: `lbadapter drives the load balancers in front of a cluster of X-Road security servers
+(HAProxy through its runtime API, AWS ELBv2 target groups through the AWS API) and reads
+each node's lbagent. Every command acts on every balancer of the cluster config.
 
-The cluster config file (INI) lists the nodes and the balancer; see docs/lbadapter.md.
+The cluster config file (INI) lists the nodes and the balancers; see docs/lbadapter.md and
+docs/aws.md. AWS credentials and region come from the SDK's usual sources (AWS_PROFILE,
+AWS_REGION, AWS_ACCESS_KEY_ID, shared config, SSO, instance roles).
 
 ` + exitCodesHelp,
 		Version:       version,
@@ -66,19 +72,37 @@ The cluster config file (INI) lists the nodes and the balancer; see docs/lbadapt
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVarP(&c.configPath, "config", "c", lbadapters.DefaultConfigPath,
-		"cluster config file (INI: [balancer] and one [node \"NAME\"] per node)")
+		"cluster config file (INI: [balancer \"NAME\"] sections and one [node \"NAME\"] per node)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd())
 	root.SetArgs(args)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := root.ExecuteContext(ctx)
+	return report(ctx, stderr, root.ExecuteContext(ctx))
+}
+
+// report prints err as one line per failure ("lbadapter: ...") and returns the exit code:
+// the highest of the failures' codes.
+func report(ctx context.Context, stderr io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "lbadapter:", err)
-	return exitCode(ctx, err)
+	var f failures
+	if !errors.As(err, &f) {
+		f = failures{err}
+	}
+	code := exitOK
+	for _, e := range f {
+		fmt.Fprintln(stderr, "lbadapter:", oneLine(e.Error()))
+		code = max(code, exitCode(ctx, e))
+	}
+	return code
+}
+
+// oneLine keeps an error on one line whatever a library put in it.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // usageError marks bad input (flags, arguments, config, unknown node).
@@ -120,26 +144,45 @@ func nodeArg(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// load reads the config and builds the balancer adapter of its type.
-func (c *cli) load() (*lbadapters.Config, lbadapters.Balancer, error) {
+// load reads the config and builds the adapter of every balancer.
+func (c *cli) load(ctx context.Context) (*lbadapters.Config, []lbadapters.Named, error) {
 	cfg, err := lbadapters.Load(c.configPath)
 	if err != nil {
 		return nil, nil, usageError{err}
 	}
-	switch cfg.Balancer.Type {
-	case "haproxy":
-		b, err := haproxyadapter.New(cfg.Balancer)
+	bs := make([]lbadapters.Named, 0, len(cfg.Balancers))
+	for _, bc := range cfg.Balancers {
+		b, err := newAdapter(ctx, bc)
 		if err != nil {
-			return nil, nil, usageError{err}
+			return nil, nil, fmt.Errorf("%s: [balancer %q]: %w", c.configPath, bc.Name, err)
 		}
-		return cfg, b, nil
+		bs = append(bs, lbadapters.Named{Name: bc.Name, Type: bc.Type, Balancer: b})
 	}
-	return nil, nil, usageError{fmt.Errorf("%s: balancer type %q is not supported", c.configPath, cfg.Balancer.Type)}
+	return cfg, bs, nil
+}
+
+// newAdapter builds the adapter of a balancer's type.
+func newAdapter(ctx context.Context, bc lbadapters.BalancerConfig) (lbadapters.Balancer, error) {
+	switch bc.Type {
+	case lbadapters.TypeHAProxy:
+		b, err := haproxyadapter.New(bc)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return b, nil
+	case lbadapters.TypeAWS:
+		b, err := targetgroup.New(ctx, bc)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return b, nil
+	}
+	return nil, usageError{fmt.Errorf("balancer type %q is not supported", bc.Type)}
 }
 
 // loadNode is load plus the named node (an unknown name is a usage error).
-func (c *cli) loadNode(name string) (lbadapters.Node, lbadapters.Balancer, error) {
-	cfg, b, err := c.load()
+func (c *cli) loadNode(ctx context.Context, name string) (lbadapters.Node, []lbadapters.Named, error) {
+	cfg, bs, err := c.load(ctx)
 	if err != nil {
 		return lbadapters.Node{}, nil, err
 	}
@@ -147,5 +190,33 @@ func (c *cli) loadNode(name string) (lbadapters.Node, lbadapters.Balancer, error
 	if err != nil {
 		return lbadapters.Node{}, nil, usageError{err}
 	}
-	return n, b, nil
+	return n, bs, nil
+}
+
+// failures is the errors of several balancers: one line each, exit code the worst.
+type failures []error
+
+func (f failures) Error() string {
+	lines := make([]string, len(f))
+	for i, err := range f {
+		lines[i] = err.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// outcomeErr is nil when every balancer succeeded, the one error, or failures; more
+// failures may be passed in.
+func outcomeErr(out []lbadapters.Outcome, f ...error) error {
+	for _, o := range out {
+		if o.Err != nil {
+			f = append(f, o.Err)
+		}
+	}
+	switch len(f) {
+	case 0:
+		return nil
+	case 1:
+		return f[0]
+	}
+	return failures(f)
 }

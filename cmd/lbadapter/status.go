@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -16,61 +17,92 @@ func (c *cli) statusCmd() *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show every node: role, agent verdict, balancer state, sessions, replication lag and sync age",
+		Short: "Show every node: role, agent verdict, each balancer's state, sessions, replication lag and sync age",
 		Long: `status shows one row per node of the cluster config:
 
   NODE      the node's name in the config file
   ROLE      primary, secondary or standalone (from the config; the agent's view in -o json)
   AGENT     the node's lbagent verdict from http://ADDRESS:HEALTH-PORT/status:
             healthy, unhealthy, maintenance, or unreachable
-  BALANCER  the balancer's state of the node's server: UP, DOWN, DRAIN, MAINT, NOLB,
-            with HAProxy's own words, e.g. "DRAIN (agent)", "DOWN 1/2"
-  SESSIONS  current connections through the balancer to the node (HAProxy scur)
+  one column per balancer, headed by its name (BALANCER for an unnamed [balancer]):
+            haproxy: the state of the node's server: UP, DOWN, DRAIN, MAINT, NOLB, with
+                     HAProxy's own words, e.g. "DRAIN (agent)", "DOWN 1/2"
+            aws:     the target's health in the target group (DescribeTargetHealth): healthy,
+                     initial, unhealthy, draining, unused, with AWS's reason code, e.g.
+                     "unhealthy (Target.ResponseCodeMismatch)"
+            "?" when the balancer could not be read
+  SESSIONS  current connections through the balancers that count them (HAProxy scur);
+            "-" when none does (ELBv2 does not report connections per target)
   LAG       a secondary's serverconf replication lag: WAL received but not replayed
             (B, kB, MB, GB; 1024-based), the age of the last replayed transaction while
             behind, "paused" while replay is paused; "?" when the agent cannot read its
             standby, "-" on nodes without a replication watch (the primary)
   SYNC AGE  time since a secondary's last successful config sync pass, "never" before
             the first, "paused" while the pause file exists; "-" without config sync
-  REASON    why the agent is not healthy, or why a part could not be read
+  REASON    why the agent is not healthy, why a part could not be read, or a balancer's
+            description of an unhealthy target
 
-An unreachable agent is shown as such; an unreachable balancer or a wrong backend makes the
-exit code non-zero after the table is printed.`,
+-o json prints {"balancers": [...], "nodes": [...]}: every balancer with its settings where
+the adapter reads them (an ELBv2 target group's health check and deregistration delay), and
+every node with its agent's /status fields and each balancer's state, reason and description.
+
+An unreachable agent is shown as such; a balancer that cannot be read makes the exit code
+non-zero after the table is printed (one error line per balancer, the highest exit code).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
 				return usageError{fmt.Errorf("-o %q: want table or json", output)}
 			}
-			cfg, b, err := c.load()
+			cfg, bs, err := c.load(cmd.Context())
 			if err != nil {
 				return err
 			}
-			rows := lbadapters.Status(cmd.Context(), cfg, b, lbadapters.HTTPAgent{})
+			rows := lbadapters.Status(cmd.Context(), cfg, bs, lbadapters.HTTPAgent{})
+			var infos []lbadapters.BalancerInfo
 			if output == "json" {
+				infos = lbadapters.Describe(cmd.Context(), bs)
 				enc := json.NewEncoder(c.stdout)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(rows); err != nil {
+				if err := enc.Encode(lbadapters.Report{Balancers: infos, Nodes: rows}); err != nil {
 					return err
 				}
 			} else {
-				c.printTable(rows)
+				c.printTable(bs, rows)
 			}
-			// Every row shares the balancer, so its first error stands for all of them.
-			for _, r := range rows {
-				if r.BalancerErr != nil {
-					return r.BalancerErr
-				}
-			}
-			return nil
+			return statusErr(bs, rows, infos)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
 }
 
-func (c *cli) printTable(rows []lbadapters.NodeStatus) {
+// statusErr is the first error of each balancer (every row shares it), as failures.
+func statusErr(bs []lbadapters.Named, rows []lbadapters.NodeStatus, infos []lbadapters.BalancerInfo) error {
+	var f failures
+	for j := range bs {
+		var first error
+		for _, r := range rows {
+			if first = r.Balancers[j].Err; first != nil {
+				break
+			}
+		}
+		if first == nil && j < len(infos) {
+			first = infos[j].Err
+		}
+		if first != nil {
+			f = append(f, first)
+		}
+	}
+	return outcomeErr(nil, f)
+}
+
+func (c *cli) printTable(bs []lbadapters.Named, rows []lbadapters.NodeStatus) {
 	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NODE\tROLE\tADDRESS\tAGENT\tBALANCER\tSESSIONS\tLAG\tSYNC AGE\tREASON")
+	head := []string{"NODE", "ROLE", "ADDRESS", "AGENT"}
+	for _, b := range bs {
+		head = append(head, strings.ToUpper(b.Name))
+	}
+	fmt.Fprintln(w, strings.Join(append(head, "SESSIONS", "LAG", "SYNC AGE", "REASON"), "\t"))
 	for _, r := range rows {
 		agent, reason := "unreachable", ""
 		if r.Agent != nil {
@@ -81,14 +113,34 @@ func (c *cli) printTable(rows []lbadapters.NodeStatus) {
 		} else {
 			reason = r.AgentError
 		}
-		bal, sessions := "?", "?"
-		if r.Balancer != nil {
-			bal, sessions = r.Balancer.Status, strconv.Itoa(r.Balancer.Sessions)
-		} else if reason == "" {
-			reason = r.BalancerError
+		cells := []string{r.Node.Name, r.Node.Role, r.Node.Address, agent}
+		total, counted, unknown := 0, false, false
+		for _, v := range r.Balancers {
+			if v.State == nil {
+				cells = append(cells, "?")
+				unknown = true
+				if reason == "" {
+					reason = v.Error
+				}
+				continue
+			}
+			cells = append(cells, v.State.Words())
+			if v.State.Sessions != lbadapters.NotCounted {
+				total, counted = total+v.State.Sessions, true
+			}
+			if reason == "" && v.State.State != lbadapters.StateUp {
+				reason = v.State.Description
+			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Node.Name, r.Node.Role, r.Node.Address,
-			agent, bal, sessions, lagText(r.Agent), syncAgeText(r.Agent), reason)
+		sessions := "-"
+		switch {
+		case unknown:
+			sessions = "?"
+		case counted:
+			sessions = strconv.Itoa(total)
+		}
+		cells = append(cells, sessions, lagText(r.Agent), syncAgeText(r.Agent), reason)
+		fmt.Fprintln(w, strings.Join(cells, "\t"))
 	}
 	_ = w.Flush()
 }

@@ -7,34 +7,34 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/xroad-lb/lbkit/testenv"
+	"github.com/xroad-lb/lbkit/testenv/elbv2"
 )
 
 // clusterTour starts three lbagents on 127.0.0.2-4 behind a real HAProxy and shows
 // lbadapter status, a drain that waits for a held connection, enable, and maintenance mode
-// seen by HAProxy through the agent-check port. It returns the cluster, still running.
+// seen by HAProxy through the agent-check port. The nodes are also targets of a local ELBv2
+// endpoint, which awsTour shows afterwards. It returns the cluster, still running.
 func clusterTour(ctx context.Context, lbagent, lbadapter string) (*testenv.Cluster, error) {
 	step("Starting a 3-node cluster: lbagent on 127.0.0.2-4, a stand-in message server on each, a real HAProxy in front")
 	c, err := testenv.StartCluster(ctx, testenv.ClusterOptions{LBAgent: lbagent,
-		Check: "inter 1s fall 3 rise 2", AgentInter: "1s"})
+		Check: "inter 1s fall 3 rise 2", AgentInter: "1s",
+		ELBv2: true, ELBv2Check: elbv2.HealthCheck{Interval: time.Second}, ELBv2DelaySeconds: 5})
 	if err != nil {
 		return nil, err
 	}
-	fmt.Printf("   HAProxy frontend %s, runtime API %s, lbadapter config %s\n", c.Frontend, c.HAProxy.AdminSocket, c.ConfigPath)
-	adapter := func(args ...string) error {
-		full := append([]string{"--config", c.ConfigPath}, args...)
-		fmt.Printf("$ lbadapter %s\n", strings.Join(full, " "))
-		cmd := exec.CommandContext(ctx, lbadapter, full...)
-		out := &indent{}
-		cmd.Stdout, cmd.Stderr = out, out
-		err := cmd.Run()
-		out.flush()
-		return err
+	// The HAProxy part uses a config with HAProxy alone; awsTour uses both balancers.
+	haproxyOnly, err := withoutSection(c.ConfigPath, `[balancer "nlb"]`, "haproxy.ini")
+	if err != nil {
+		return c, err
 	}
+	fmt.Printf("   HAProxy frontend %s, runtime API %s, lbadapter config %s\n", c.Frontend, c.HAProxy.AdminSocket, haproxyOnly)
+	adapter := lbadapterRunner(ctx, lbadapter, haproxyOnly, nil)
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for _, n := range c.Nodes {
@@ -101,7 +101,43 @@ func clusterTour(ctx context.Context, lbagent, lbadapter string) (*testenv.Clust
 		return c, err
 	}
 	_ = adapter("status")
-	return c, nil
+	return c, awsTour(ctx, c, lbadapter)
+}
+
+// lbadapterRunner returns a function that prints an lbadapter command line and runs it with
+// its output indented below; env is added to the environment.
+func lbadapterRunner(ctx context.Context, lbadapter, config string, env []string) func(args ...string) error {
+	return func(args ...string) error {
+		full := append([]string{"--config", config}, args...)
+		fmt.Printf("$ lbadapter %s\n", strings.Join(full, " "))
+		cmd := exec.CommandContext(ctx, lbadapter, full...)
+		cmd.Env = append(os.Environ(), env...)
+		out := &indent{}
+		cmd.Stdout, cmd.Stderr = out, out
+		err := cmd.Run()
+		out.flush()
+		return err
+	}
+}
+
+// withoutSection writes a copy of the cluster config without the named section (up to the
+// next blank line) and returns its path.
+func withoutSection(path, section, name string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	text := string(b)
+	i := strings.Index(text, section)
+	if i < 0 {
+		return "", fmt.Errorf("%s has no %s", path, section)
+	}
+	j := strings.Index(text[i:], "\n\n")
+	if j < 0 {
+		j = len(text) - i
+	}
+	out := filepath.Join(filepath.Dir(path), name)
+	return out, os.WriteFile(out, []byte(text[:i]+text[i+j:]), 0o600)
 }
 
 // indent writes a command's output indented under it, a whole line at a time.

@@ -1,7 +1,9 @@
 // Command demo runs lbagent on a local X-Road-shaped node with a real PostgreSQL serverconf
 // database (health check, maintenance mode, /status), then a 3-node cluster behind a real
-// HAProxy (lbadapter status, drain, enable; maintenance seen through the agent-check port),
-// and keeps both running until Ctrl-C (or DEMO_SECONDS elapsed). `make demo` runs it.
+// HAProxy (lbadapter status, drain, enable; maintenance seen through the agent-check port)
+// and in a target group of a local ELBv2-compatible endpoint (drain, enable, maintenance seen
+// by its health checks), and keeps them running until Ctrl-C (or DEMO_SECONDS elapsed).
+// `make demo` runs it.
 package main
 
 import (
@@ -132,10 +134,11 @@ func demo(ctx context.Context) error {
    curl -s "http://%[2]s/maintenance?targetState=false"   # maintenance off
    %[3]s maintenance on --admin %[2]s
    kill -STOP the PostgreSQL processes to see "Fetching health check response timed out for: Server conf database status"
-   %[4]s --config %[5]s status
+   export %[6]s
+   %[4]s --config %[5]s status          # HAProxy and the ELBv2 target group
    %[4]s --config %[5]s drain ss3        # then: enable ss3
 Press Ctrl-C to stop.
-`, health, admin, bin, filepath.Join(filepath.Dir(bin), "lbadapter"), cluster.ConfigPath)
+`, health, admin, bin, filepath.Join(filepath.Dir(bin), "lbadapter"), cluster.ConfigPath, strings.Join(cluster.AWSEnv(), " "))
 	var timeout <-chan time.Time
 	if s := os.Getenv("DEMO_SECONDS"); s != "" {
 		n, _ := strconv.Atoi(s)
