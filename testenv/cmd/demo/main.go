@@ -128,7 +128,8 @@ func demo(ctx context.Context) error {
 
 	step("Try it yourself while the demo runs")
 	fmt.Printf(`   curl -si %[1]s/                  # X-Road health check: 200 / 500 <message> / 503
-   curl -s  %[1]s/status            # every check as application/health+json
+   curl -s  %[1]s/status            # every check as application/health+json (no causes, paths or peers)
+   curl -s  http://%[2]s/status      # the full status, on the loopback admin port
    curl -s  %[1]s/metrics           # Prometheus metrics
    curl -s "http://%[2]s/maintenance?targetState=true"    # maintenance on (503)
    curl -s "http://%[2]s/maintenance?targetState=false"   # maintenance off
