@@ -414,3 +414,30 @@ func TestRunReturnsWhenAServiceFailsAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminPortOnIPv6Loopback: with --admin-listen [::1]:PORT the admin port takes its
+// clients (::1 is loopback), and its /status is the full document.
+func TestAdminPortOnIPv6Loopback(t *testing.T) {
+	_, node := newDBNode(t, testenv.NodeOptions{})
+	cfg, err := LoadConfig(Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: "[::1]:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, zerolog.New(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		t.Fatalf("listen on [::1]: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Run(ctx)
+	if code, body := httpDo(t, "GET", "http://"+a.AdminAddr()+"/maintenance?targetState=true"); code != 200 || body != "Maintenance mode set: false => true\n" {
+		t.Fatalf("from ::1: got %d %q; want X-Road's answer", code, body)
+	}
+	code, body := httpDo(t, "GET", "http://"+a.AdminAddr()+"/status")
+	if code != 503 || !strings.Contains(body, `"maintenance": true`) || !strings.Contains(body, `"checks"`) {
+		t.Fatalf("admin /status: %d %s", code, body)
+	}
+}
