@@ -99,6 +99,26 @@ func TestAttacks(t *testing.T) {
 		a.healthyAfter(t)
 	})
 
+	// Slow clients (a byte of request head every 100 ms) are closed by the read timeout and
+	// never hold the probes up.
+	t.Run("slow clients", func(t *testing.T) {
+		a := startAttackAgent(t, bin, db, agentOpts{lbagent: "read-timeout = 1s"}, true)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		closed := make(chan int64, 1)
+		go func() { closed <- attack.Slow(ctx, a.health, 100, 100*time.Millisecond, attack.Sources(10, 10)) }()
+		probes := attack.Probes(ctx, 20, 50*time.Millisecond, func(ctx context.Context) attack.Probe {
+			return attack.HTTPProbe(ctx, balancer, a.health, "/")
+		})
+		if bad := attack.Failures(probes, 200, ""); bad != "" {
+			t.Errorf("probes among slow clients: %s", bad)
+		}
+		if n := <-closed; n != 100 || ctx.Err() != nil {
+			t.Errorf("the server closed %d of 100 slow clients before the test's deadline; want all, by the read timeout", n)
+		}
+		a.healthyAfter(t)
+	})
+
 	// 400 POSTs of 4 MB used to take RSS to 1.67 GB: bodies are refused unread.
 	t.Run("large bodies", func(t *testing.T) {
 		a := startAttackAgent(t, bin, db, agentOpts{}, true)

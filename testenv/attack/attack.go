@@ -338,3 +338,25 @@ func sleep(ctx context.Context, d time.Duration) {
 
 // ErrNotLoopback is returned for a target outside 127.0.0.0/8 and ::1.
 var ErrNotLoopback = errors.New("attack: not a loopback address")
+
+// Slow opens n connections that send a request head one byte every interval, until ctx ends
+// or the server closes them; it returns how many the server closed.
+func Slow(ctx context.Context, addr string, n int, interval time.Duration, sources []string) int64 {
+	var closed atomic.Int64
+	head := []byte("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + strings.Repeat("a", 4000) + "\r\n\r\n")
+	each(ctx, addr, n, n, sources, func(_ int, c net.Conn) {
+		defer c.Close()
+		for _, b := range head {
+			if _, err := c.Write([]byte{b}); err != nil {
+				closed.Add(1)
+				return
+			}
+			select {
+			case <-time.After(interval):
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	return closed.Load()
+}
