@@ -135,9 +135,9 @@ func NewServer(h fasthttp.RequestHandler, lim *connlimit.Limiter, logger fasthtt
 		MaxRequestsPerConn:           maxRequestsPerConn,
 		// Not ReduceMemoryUsage: releasing the buffers at every keep-alive wait costs
 		// throughput, and 8 KiB per connection is bounded by the connection caps.
-		SecureErrorLogMessage:        true,
-		Logger:                       logger,
-		ErrorHandler:                 requestError,
+		SecureErrorLogMessage: true,
+		Logger:                logger,
+		ErrorHandler:          requestError,
 	}
 	if lim != nil {
 		srv.ConnState = func(c net.Conn, st fasthttp.ConnState) {
