@@ -9,6 +9,7 @@ pkgs=(
   haproxy                # the load balancer of the integration tests (runtime API, agent-check)
   nginx                  # benchmark anchor (return 200) and nginx adapter tests
   libnginx-mod-http-lua  # Lua module for the nginx health plugin
+  libnginx-mod-stream    # nginx stream {}: TCP upstreams, and the agent-check anchor of make bench
   openssh-server         # sshd for the config sync tests
   openssh-client         # ssh-keygen, ssh for rsync comparisons
   rsync                  # the guide's sync tool, benchmark baseline
