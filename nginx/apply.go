@@ -38,22 +38,47 @@ func ReadFile(path string) (*File, []byte, error) {
 	return f, b, nil
 }
 
+// Change is a new content for one servers file.
+type Change struct {
+	Path     string
+	Old, New []byte // Old is the file's current content
+}
+
 // Apply puts data in the servers file at path (old is its current content), has nginx check
 // the whole configuration and reloads nginx gracefully. When nginx -t refuses, the old file is
 // put back, nginx is not reloaded, and the *TestError is returned. Unchanged data does
 // nothing. The caller holds the Lock.
 func (in Instance) Apply(ctx context.Context, path string, old, data []byte) error {
-	if bytes.Equal(old, data) {
+	return in.ApplyAll(ctx, []Change{{Path: path, Old: old, New: data}})
+}
+
+// ApplyAll is Apply for several servers files of the same nginx: one nginx -t and one reload
+// for all; a refusal puts every file back.
+func (in Instance) ApplyAll(ctx context.Context, changes []Change) error {
+	var done []Change
+	restore := func(err error) error {
+		errs := []error{err}
+		for _, c := range done {
+			if rerr := writeAtomic(c.Path, c.Old); rerr != nil {
+				errs = append(errs, fmt.Errorf("restore %s: %w", c.Path, rerr))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	for _, c := range changes {
+		if bytes.Equal(c.Old, c.New) {
+			continue
+		}
+		if err := writeAtomic(c.Path, c.New); err != nil {
+			return restore(err)
+		}
+		done = append(done, c)
+	}
+	if len(done) == 0 {
 		return nil
 	}
-	if err := writeAtomic(path, data); err != nil {
-		return err
-	}
 	if err := in.Test(ctx); err != nil {
-		if rerr := writeAtomic(path, old); rerr != nil {
-			return errors.Join(err, fmt.Errorf("restore %s: %w", path, rerr))
-		}
-		return err
+		return restore(err)
 	}
 	return in.Reload(ctx)
 }

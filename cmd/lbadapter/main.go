@@ -17,6 +17,7 @@ import (
 	"github.com/xroad-lb/lbkit/aws/targetgroup"
 	"github.com/xroad-lb/lbkit/lbadapters"
 	"github.com/xroad-lb/lbkit/lbadapters/haproxyadapter"
+	"github.com/xroad-lb/lbkit/lbadapters/nginxadapter"
 )
 
 // Exit codes, documented in --help and docs/lbadapter.md.
@@ -74,7 +75,7 @@ AWS_REGION, AWS_ACCESS_KEY_ID, shared config, SSO, instance roles).
 	root.PersistentFlags().StringVarP(&c.configPath, "config", "c", lbadapters.DefaultConfigPath,
 		"cluster config file (INI: [balancer \"NAME\"] sections and one [node \"NAME\"] per node)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd())
+	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd(), c.watchCmd())
 	root.SetArgs(args)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -166,6 +167,12 @@ func newAdapter(ctx context.Context, bc lbadapters.BalancerConfig) (lbadapters.B
 	switch bc.Type {
 	case lbadapters.TypeHAProxy:
 		b, err := haproxyadapter.New(bc)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return b, nil
+	case lbadapters.TypeNginx:
+		b, err := nginxadapter.New(bc)
 		if err != nil {
 			return nil, usageError{err}
 		}
