@@ -62,22 +62,29 @@ func (in Instance) Test(ctx context.Context) error {
 		return nil
 	}
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("nginx -t: %w", ctx.Err())
+	case !errors.As(err, &ee) || ee.ExitCode() < 0:
 		return fmt.Errorf("run nginx -t: %w", err)
 	}
 	return &TestError{Line: errorLine(out)}
 }
 
-// errorLine picks nginx's [emerg] (or first) line from its output.
+// errorLine picks nginx's [emerg] (or first) line from its output, without the time and
+// process ids of its log format: `nginx: [emerg] invalid parameter "x" in /etc/...:3`.
 func errorLine(out []byte) string {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	for _, l := range lines {
-		if strings.Contains(l, "[emerg]") || strings.Contains(l, "[alert]") || strings.Contains(l, "[crit]") {
-			return strings.TrimSpace(l)
+		for _, level := range []string{"[emerg]", "[alert]", "[crit]"} {
+			if _, msg, ok := strings.Cut(l, level+" "); ok {
+				// "2026/11/30 10:50:01 [emerg] 25787#25787: invalid ..."
+				if pid, rest, ok := strings.Cut(msg, ": "); ok && strings.Contains(pid, "#") {
+					msg = rest
+				}
+				return "nginx: " + level + " " + strings.TrimSpace(msg)
+			}
 		}
-	}
-	if lines[0] == "" {
-		return "no output"
 	}
 	return strings.TrimSpace(lines[0])
 }

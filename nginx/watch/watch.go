@@ -239,10 +239,16 @@ func (w *Watcher) next(s nodeState, answer []byte, err error) nodeState {
 			s.healthy = true
 		}
 	}
-	switch r.Admin {
-	case "drain", "maint":
+	switch {
+	case r.Admin == "drain" || r.Admin == "maint":
 		s.admin = true
-	case "ready":
+	case r.Admin == "ready":
+		s.admin = false
+	case r.Health == "up" && s.oks >= w.o.Rise:
+		// lbagent says "ready" once per balancer address; another poller on the same host
+		// (the Lua module, a second watcher) may have heard it. An agent that says "up"
+		// without drain rise times in a row has left its maintenance: the watcher only ever
+		// lifts its own down, never an operator's.
 		s.admin = false
 	}
 	if r.WeightSet {
@@ -287,7 +293,7 @@ func (w *Watcher) apply(ctx context.Context) {
 		groups[u.Nginx] = append(groups[u.Nginx], u)
 	}
 	for _, in := range order {
-		if err := w.applyNginx(ctx, in, groups[in]); err != nil {
+		if err := w.applyNginx(ctx, in, groups[in]); err != nil && ctx.Err() == nil {
 			w.log(Event{Err: err})
 		}
 	}
