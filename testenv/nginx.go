@@ -35,7 +35,7 @@ type Nginx struct {
 	Dir     string
 	Conf    string
 	PIDFile string // from the config's pid directive
-	proc *process
+	proc    *process
 }
 
 // NewNginx starts nginx for a test and stops it at cleanup.
