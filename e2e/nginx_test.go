@@ -155,7 +155,7 @@ func TestNginxStream(t *testing.T) {
 		defer cancel()
 		const interval, fall = 200 * time.Millisecond, 2
 		w := startLBAdapter(t, ctx, lbadapter, "--config", c.ConfigPath, "watch", "--interval", interval.String(),
-			"--fall", "2", "--rise", "2")
+			"--fall", "2", "--rise", "2", "--source", "127.0.0.250") // HAProxy's agent-check polls from 127.0.0.1
 		w.waitStderr(t, ctx, "watching")
 
 		t.Run("lbagent maintenance drains its node", func(t *testing.T) {
@@ -179,14 +179,18 @@ func TestNginxStream(t *testing.T) {
 				t.Errorf("%d new connections reached ss3 in maintenance", got-accepted)
 			}
 			rep := nginxStatus(t, ctx, lbadapter, c)
-			if s := rep.Nodes[2].Balancers[1].State; s == nil || s.Status != "DOWN (agent)" || s.Reason != "drain" {
-				t.Errorf("status [edge] ss3: %+v; want DOWN (agent), reason drain", s)
+			if s := rep.Nodes[2].Balancers[1].State; s == nil || s.Status != "DOWN (agent)" || s.Description != "agent: drain" {
+				t.Errorf("status [edge] ss3: %+v; want DOWN (agent), agent: drain", s)
 			}
 			if err := n.SetMaintenance(ctx, false); err != nil {
 				t.Fatal(err)
 			}
 			waitLine(t, ctx, c, "ss3", func(s *nginx.Server) bool { return !s.Down() })
-			w.waitStderr(t, ctx, "ss3: up (agent: up")
+			w.waitStderr(t, ctx, "ss3: up (agent: up ready)")
+			// HAProxy heard its own "ready" from the agent-check port.
+			if err := c.WaitServer(ctx, "ss3", statusIs("UP")); err != nil {
+				t.Error(err)
+			}
 		})
 
 		t.Run("an operator drain survives the watcher", func(t *testing.T) {

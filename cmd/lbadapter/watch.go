@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -17,6 +18,7 @@ func (c *cli) watchCmd() *cobra.Command {
 		fall, rise int
 		once       bool
 		logFormat  string
+		source     string
 	)
 	cmd := &cobra.Command{
 		Use:   "watch",
@@ -53,6 +55,12 @@ change is logged with the agent's words. Balancers of other types are left alone
 				return usageError{fmt.Errorf("--log-format %q: want json or console", logFormat)}
 			}
 			log = log.With().Timestamp().Logger()
+			var src net.IP
+			if source != "" {
+				if src = net.ParseIP(source); src == nil {
+					return usageError{fmt.Errorf("--source %q: want an IP address of this host", source)}
+				}
+			}
 			if interval <= 0 || fall < 1 || rise < 1 {
 				return usageError{fmt.Errorf("--interval, --fall and --rise must be positive")}
 			}
@@ -70,7 +78,7 @@ change is logged with the agent's words. Balancers of other types are left alone
 				return usageError{fmt.Errorf("%s has no balancer of type nginx: nothing to watch", c.configPath)}
 			}
 			failed := false
-			o := watch.Options{Interval: interval, Fall: fall, Rise: rise, Log: func(e watch.Event) {
+			o := watch.Options{Interval: interval, Fall: fall, Rise: rise, Source: src, Log: func(e watch.Event) {
 				switch {
 				case e.Err != nil:
 					failed = true
@@ -108,6 +116,7 @@ change is logged with the agent's words. Balancers of other types are left alone
 	cmd.Flags().IntVar(&fall, "fall", watch.DefaultFall, "failed polls in a row (down, unreachable, garbage) before the watcher marks a node down")
 	cmd.Flags().IntVar(&rise, "rise", watch.DefaultRise, "good polls in a row before the watcher lifts its own down")
 	cmd.Flags().BoolVar(&once, "once", false, "poll once, apply every answer at once, exit")
+	cmd.Flags().StringVar(&source, "source", "", "local IP address to poll the agents from (default: the system's choice)")
 	cmd.Flags().StringVar(&logFormat, "log-format", "console", "log format: console (one line per change) or json")
 	return cmd
 }

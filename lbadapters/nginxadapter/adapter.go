@@ -80,7 +80,7 @@ func ServerState(s *nginx.Server) lbadapters.ServerState {
 		st.State, st.Status = lbadapters.StateDrain, "DRAIN (operator)"
 	case s.Agent:
 		st.State, st.Status = lbadapters.StateDown, "DOWN (agent)"
-		st.Reason = s.Reason
+		st.Description = "agent: " + s.Reason
 	}
 	if s.BaseWeight > 0 && !s.Down() {
 		st.Status += fmt.Sprintf(" weight=%d", s.Weight)

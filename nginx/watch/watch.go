@@ -45,6 +45,10 @@ type Options struct {
 	Rise     int           // good polls before a down is lifted; default DefaultRise
 	// Timeout bounds one poll of an agent; default the interval, at most 2s.
 	Timeout time.Duration
+	// Source is the local address the default Poll connects from (nil: the system's choice).
+	// lbagent says "ready" once per balancer address: a watcher on a host whose address
+	// another balancer also polls from gets its own.
+	Source net.IP
 	// Poll reads a node's /lb line; default an HTTP GET of http://ADDRESS:HEALTH-PORT/lb.
 	Poll  func(ctx context.Context, n lbadapters.Node) ([]byte, error)
 	Clock clockwork.Clock // default the real clock
@@ -114,7 +118,11 @@ func New(nodes []lbadapters.Node, ups []Upstream, o Options) (*Watcher, error) {
 		o.Clock = clockwork.NewRealClock()
 	}
 	if o.Poll == nil {
-		client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+		d := &net.Dialer{}
+		if o.Source != nil {
+			d.LocalAddr = &net.TCPAddr{IP: o.Source}
+		}
+		client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: d.DialContext}}
 		o.Poll = func(ctx context.Context, n lbadapters.Node) ([]byte, error) { return pollHTTP(ctx, client, n) }
 	}
 	w := &Watcher{nodes: nodes, ups: ups, o: o, state: make([]nodeState, len(nodes)),
