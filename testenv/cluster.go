@@ -47,6 +47,9 @@ type ClusterOptions struct {
 	// ELBv2DelaySeconds is the group's deregistration delay; default 1.
 	ELBv2DelaySeconds int
 
+	// SharedHealthPort gives every node the same health port (as ELBv2 does).
+	SharedHealthPort bool
+
 	// Nginx also puts every node in a stream upstream of a real nginx (worker_processes 2),
 	// the cluster config's [balancer "edge"] of type nginx: the nodes' message ports are then
 	// one port on every node, listed in the servers file that the upstream includes.
@@ -169,7 +172,7 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (_ *Cluster, err err
 	for i := range ips {
 		ips[i] = fmt.Sprintf("127.0.0.%d", i+2)
 	}
-	if opts.ELBv2 {
+	if opts.ELBv2 || opts.SharedHealthPort {
 		if sharedHealthPort, err = FreePortOn(ips...); err != nil {
 			return nil, err
 		}
