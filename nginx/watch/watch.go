@@ -5,7 +5,6 @@
 package watch
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -86,17 +85,6 @@ type Watcher struct {
 	refused map[string]string
 	warned  map[string]bool
 }
-
-// nodeState is the agent-check state of one node, as HAProxy keeps it.
-type nodeState struct {
-	healthy    bool
-	admin      bool // the agent said drain or maint, until it says ready
-	pct        int  // the agent's weight, 100 when it never said
-	fails, oks int
-	reason     string // the last answer or failure
-}
-
-func (s nodeState) down() bool { return !s.healthy || s.admin || s.pct == 0 }
 
 // New returns a watcher of the nodes on the upstreams. The state starts from the servers
 // files: a node that lbadapter watch marked down stays down until its agent is good rise
@@ -216,177 +204,6 @@ func (w *Watcher) Step(ctx context.Context) {
 		w.logChange(n, before, w.state[i])
 	}
 	w.apply(ctx)
-}
-
-// next is the node's state after one poll.
-func (w *Watcher) next(s nodeState, answer []byte, err error) nodeState {
-	var r haproxy.AgentReply
-	if err == nil {
-		r, err = haproxy.ParseAgentLine(answer)
-		if err != nil {
-			err = fmt.Errorf("bad answer %q: %w", truncate(answer), err)
-		}
-	}
-	fail := func(reason string) {
-		s.oks, s.fails, s.reason = 0, s.fails+1, reason
-		if s.healthy && s.fails >= w.o.Fall {
-			s.healthy = false
-		}
-	}
-	if err != nil {
-		fail(err.Error())
-		return s
-	}
-	line := r.String()
-	switch r.Health {
-	case "down", "stopped", "fail":
-		fail(line)
-	case "up":
-		s.fails, s.oks = 0, s.oks+1
-		if !s.healthy && s.oks >= w.o.Rise {
-			s.healthy = true
-		}
-	}
-	switch {
-	case r.Admin == "drain" || r.Admin == "maint":
-		s.admin = true
-	case r.Admin == "ready":
-		s.admin = false
-	case r.Health == "up" && s.oks >= w.o.Rise:
-		// lbagent says "ready" once per balancer address; another poller on the same host
-		// (the Lua module, a second watcher) may have heard it. An agent that says "up"
-		// without drain rise times in a row has left its maintenance: the watcher only ever
-		// lifts its own down, never an operator's.
-		s.admin = false
-	}
-	if r.WeightSet {
-		s.pct = min(r.Weight, 100)
-	}
-	if r.Health != "down" && r.Health != "stopped" && r.Health != "fail" {
-		s.reason = line
-	}
-	return s
-}
-
-func truncate(b []byte) string {
-	if len(b) > 40 {
-		b = b[:40]
-	}
-	return string(b)
-}
-
-func (w *Watcher) logChange(n lbadapters.Node, a, b nodeState) {
-	if w.o.Log == nil {
-		return
-	}
-	switch {
-	case a.down() != b.down() && b.down():
-		w.o.Log(Event{Node: n.Name, Change: "down", Reason: b.reason})
-	case a.down() != b.down():
-		w.o.Log(Event{Node: n.Name, Change: "up", Reason: b.reason})
-	case a.pct != b.pct && !b.down():
-		w.o.Log(Event{Node: n.Name, Change: fmt.Sprintf("weight %d%%", b.pct), Reason: b.reason})
-	}
-}
-
-// apply renders every servers file from the nodes' states and applies the changed ones, one
-// nginx at a time.
-func (w *Watcher) apply(ctx context.Context) {
-	groups := map[nginx.Instance][]Upstream{}
-	var order []nginx.Instance
-	for _, u := range w.ups {
-		if _, ok := groups[u.Nginx]; !ok {
-			order = append(order, u.Nginx)
-		}
-		groups[u.Nginx] = append(groups[u.Nginx], u)
-	}
-	for _, in := range order {
-		if err := w.applyNginx(ctx, in, groups[in]); err != nil && ctx.Err() == nil {
-			w.log(Event{Err: err})
-		}
-	}
-}
-
-func (w *Watcher) applyNginx(ctx context.Context, in nginx.Instance, ups []Upstream) error {
-	var changes []nginx.Change
-	var names []string
-	for _, u := range ups {
-		unlock, err := nginx.Lock(u.File)
-		if err != nil {
-			return fmt.Errorf("[balancer %q]: %w", u.Name, err)
-		}
-		defer unlock()
-		f, old, err := nginx.ReadFile(u.File)
-		if err != nil {
-			return fmt.Errorf("[balancer %q]: %w", u.Name, err)
-		}
-		w.render(u, f)
-		data := f.Bytes()
-		if !bytes.Equal(old, data) {
-			if w.refused[u.File] == string(data) {
-				continue // nginx -t refused exactly this; said so once
-			}
-			changes = append(changes, nginx.Change{Path: u.File, Old: old, New: data})
-			names = append(names, u.Name)
-		}
-	}
-	if len(changes) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, lbadapters.DefaultNginxCallTimeout)
-	defer cancel()
-	if err := in.ApplyAll(ctx, changes); err != nil {
-		if errors.Is(err, nginx.ErrRefused) {
-			for _, c := range changes {
-				w.refused[c.Path] = string(c.New)
-			}
-			return fmt.Errorf("%v: %w (files restored, nginx not reloaded; retried when the change differs)", names, err)
-		}
-		return fmt.Errorf("%v: %w", names, err)
-	}
-	for _, c := range changes {
-		delete(w.refused, c.Path)
-	}
-	for _, n := range names {
-		w.log(Event{Upstream: n, Change: "servers file changed, nginx -t passed, nginx reloaded"})
-	}
-	return nil
-}
-
-// render sets the nodes' server lines of one file: the watcher's down with the agent's
-// reason, and while any node runs below 100%, every node's weight in hundredths.
-func (w *Watcher) render(u Upstream, f *nginx.File) {
-	scaled := false
-	for _, st := range w.state {
-		scaled = scaled || (st.pct > 0 && st.pct < 100)
-	}
-	for i, n := range w.nodes {
-		s := f.Find(n.Address, u.Port)
-		if s == nil {
-			key := u.File + " " + n.Name
-			if !w.warned[key] {
-				w.warned[key] = true
-				w.log(Event{Err: fmt.Errorf("[balancer %q]: servers file %s has no line for node %s (%s): not watched there",
-					u.Name, u.File, n.Name, net.JoinHostPort(n.Address, strconv.Itoa(u.Port)))})
-			}
-			continue
-		}
-		st := w.state[i]
-		// A node already down keeps the reason it went down for: a changing answer while
-		// down rewrites nothing.
-		if was := s.Agent; !was || !st.down() {
-			s.Reason = ""
-			if st.down() {
-				s.Reason = st.reason
-			}
-		}
-		s.Agent = st.down()
-		if scaled {
-			s.Scale(max(st.pct, 1))
-		} else {
-			s.Scale(-1)
-		}
-	}
 }
 
 func (w *Watcher) log(e Event) {
