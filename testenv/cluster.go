@@ -50,7 +50,8 @@ type ClusterOptions struct {
 	// SharedHealthPort gives every node the same health port (as ELBv2 does).
 	SharedHealthPort bool
 
-	// Nginx also puts every node in a stream upstream of a real nginx (worker_processes 2),
+	// Nginx also puts every node in a stream upstream of a real nginx (worker_processes 2,
+	// worker_shutdown_timeout 5m),
 	// the cluster config's [balancer "edge"] of type nginx: the nodes' message ports are then
 	// one port on every node, listed in the servers file that the upstream includes.
 	Nginx bool
@@ -505,7 +506,7 @@ func (c *Cluster) startNginx(ctx context.Context) error {
 		return err
 	}
 	c.NginxFrontend = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	c.Nginx, err = StartNginx(ctx, NginxOptions{Workers: "2", WaitFor: c.NginxFrontend, Stream: fmt.Sprintf(`
+	c.Nginx, err = StartNginx(ctx, NginxOptions{Workers: "2", WaitFor: c.NginxFrontend, Main: "worker_shutdown_timeout 5m;", Stream: fmt.Sprintf(`
     upstream xroad_5500 {
         include %s;
     }
