@@ -51,9 +51,9 @@ type ClusterOptions struct {
 	SharedHealthPort bool
 
 	// Nginx also puts every node in a stream upstream of a real nginx (worker_processes 2,
-	// worker_shutdown_timeout 5m),
-	// the cluster config's [balancer "edge"] of type nginx: the nodes' message ports are then
-	// one port on every node, listed in the servers file that the upstream includes.
+	// worker_shutdown_timeout 5m), the cluster config's [balancer "edge"] of type nginx: the
+	// nodes' message ports are then one port on every node, listed in the servers file that
+	// the upstream includes.
 	Nginx bool
 }
 
