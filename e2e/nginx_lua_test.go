@@ -199,6 +199,52 @@ func TestNginxLua(t *testing.T) {
 		waitState(ctx, "ss1", "UP")
 	})
 
+	t.Run("up N% weights the peer", func(t *testing.T) {
+		n := c.Node("ss3")
+		nodeINI := filepath.Join(n.XRoad.XRoadDir, "conf.d", "node.ini")
+		orig, err := os.ReadFile(nodeINI)
+		if err != nil {
+			t.Fatal(err)
+		}
+		restart := func(text []byte) {
+			t.Helper()
+			if err := os.WriteFile(nodeINI, text, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := n.StopAgent(); err != nil {
+				t.Fatal(err)
+			}
+			if err := n.StartAgent(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		restart(append(append([]byte{}, orig...), "\n[agent-check]\nweight = 25\n"...))
+		for statusOf("ss3").Line != "up 25%" {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("ss3 never said up 25%%: %+v", statusOf("ss3"))
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		_, text := get("/lbkit")
+		if !strings.Contains(text, "xroad_http ss3 127.0.0.4:"+strconv.Itoa(backend)+" UP 25% agent=\"up 25%\"") {
+			t.Errorf("status page:\n%s", text)
+		}
+		got := spread(45) // smooth weighted round robin per worker: 4, 4, 1 of every 9
+		if got["ss3"] == 0 || got["ss3"]*2 >= got["ss1"] || got["ss3"]*2 >= got["ss2"] {
+			t.Errorf("45 requests with ss3 at 25%%: %v", got)
+		}
+		restart(orig)
+		waitState(ctx, "ss3", "UP")
+		for statusOf("ss3").Line != "up" {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("ss3 never back at full weight: %+v", statusOf("ss3"))
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	})
+
 	t.Run("every peer out: 502", func(t *testing.T) {
 		for _, name := range []string{"ss1", "ss2", "ss3"} {
 			if err := c.Node(name).SetMaintenance(ctx, true); err != nil {
