@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -31,7 +32,7 @@ func TestHAProxyLua(t *testing.T) {
 	for _, n := range c.Nodes {
 		// a TCP check of the message port, so that show stat shows DRAIN (a server without
 		// checks shows "no check" whatever its admin state)
-		be.Servers = append(be.Servers, testenv.HAServer{Name: n.Name, Addr: n.Msg.Addr, Options: "check inter 500ms"})
+		be.Servers = append(be.Servers, testenv.HAServer{Name: n.Name, Addr: n.Msg.Addr, Options: "check inter 500ms weight 100"})
 	}
 	h := testenv.NewHAProxy(t, testenv.HAProxyOptions{
 		Global: []string{"setenv LBKIT_BACKENDS xroad", "setenv LBKIT_AGENT_PORT " + strconv.Itoa(c.Nodes[0].HealthPort),
@@ -39,9 +40,11 @@ func TestHAProxyLua(t *testing.T) {
 		Frontends: []testenv.HAFrontend{{Name: "messages", Bind: "127.0.0.1:0", Backend: "xroad"}},
 		Backends:  []testenv.HABackend{be}})
 	front := h.FrontendAddr("messages")
+	var statField func(server, field string) string
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	status := func(server string) string {
+	status := func(server string) string { return statField(server, "status") }
+	statField = func(server, field string) string {
 		t.Helper()
 		out, err := h.CLI(ctx, "show stat")
 		if err != nil {
@@ -54,8 +57,8 @@ func TestHAProxyLua(t *testing.T) {
 		}
 		for _, l := range lines[1:] {
 			f := strings.Split(l, ",")
-			if len(f) > col["status"] && f[col["pxname"]] == "xroad" && f[col["svname"]] == server {
-				return f[col["status"]]
+			if len(f) > col[field] && f[col["pxname"]] == "xroad" && f[col["svname"]] == server {
+				return f[col[field]]
 			}
 		}
 		t.Fatalf("no server xroad/%s in show stat", server)
@@ -138,6 +141,54 @@ func TestHAProxyLua(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitStatus("ss3", "UP")
+	})
+
+	t.Run("up N% sets the weight", func(t *testing.T) {
+		n := c.Node("ss2")
+		nodeINI := filepath.Join(n.XRoad.XRoadDir, "conf.d", "node.ini")
+		orig, err := os.ReadFile(nodeINI)
+		if err != nil {
+			t.Fatal(err)
+		}
+		restart := func(text []byte) {
+			t.Helper()
+			if err := os.WriteFile(nodeINI, text, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := n.StopAgent(); err != nil {
+				t.Fatal(err)
+			}
+			if err := n.StartAgent(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitWeight := func(want string) {
+			t.Helper()
+			for statField("ss2", "weight") != want {
+				select {
+				case <-ctx.Done():
+					t.Fatalf("xroad/ss2 weight %s, never %s\n%s", statField("ss2", "weight"), want, h.Log(20))
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}
+		restart(append(append([]byte{}, orig...), "\n[agent-check]\nweight = 25\n"...))
+		waitWeight("25")
+		restart(orig) // lbagent says "up" without a weight: HAProxy keeps the last one, as with the agent-check
+		if err := n.SetMaintenance(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		waitStatus("ss2", "DRAIN")
+		if err := n.SetMaintenance(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		waitStatus("ss2", "UP")
+		if w := statField("ss2", "weight"); w != "25" {
+			t.Errorf("weight after an answer without one: %s; want 25 kept", w)
+		}
+		if _, err := h.CLI(ctx, "set server xroad/ss2 weight 100"); err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	t.Run("a stopped agent is out within fall x interval", func(t *testing.T) {
