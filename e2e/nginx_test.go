@@ -258,6 +258,40 @@ func TestNginxStream(t *testing.T) {
 		if strings.Contains(w.stderr.String(), "ERR") {
 			t.Errorf("watch logged errors:\n%s", w.stderr.String())
 		}
+
+		t.Run("--once applies every answer at once", func(t *testing.T) {
+			n := c.Node("ss1")
+			if err := n.StopAgent(); err != nil {
+				t.Fatal(err)
+			}
+			r := runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "watch", "--once", "--source", "127.0.0.250")
+			if r.code != 0 || !strings.Contains(r.stderr, "ss1: down (agent: unreachable") {
+				b, _ := os.ReadFile(c.ServersFile)
+				t.Errorf("watch --once: exit %d\n%s\nservers file:\n%s", r.code, r.stderr, b)
+			}
+			if s := serverLine(t, c, "ss1"); !s.Agent {
+				t.Errorf("after --once with ss1's agent stopped: %+v", s)
+			}
+			if err := n.StartAgent(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// until its first check results the agent says down
+			node := lbadapters.Node{Name: n.Name, Address: n.IP, HealthPort: n.HealthPort}
+			for lbadapters.Ready(ctx, lbadapters.HTTPAgent{}, node) != nil {
+				select {
+				case <-ctx.Done():
+					t.Fatalf("ss1's agent never healthy:\n%s", n.Log(10))
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			r = runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "watch", "--once", "--source", "127.0.0.250")
+			if r.code != 0 || !strings.Contains(r.stderr, "ss1: up (agent: up)") {
+				t.Errorf("watch --once: exit %d\n%s", r.code, r.stderr)
+			}
+			if s := serverLine(t, c, "ss1"); s.Down() {
+				t.Errorf("after --once with ss1's agent back: %+v", s)
+			}
+		})
 	})
 }
 

@@ -24,7 +24,7 @@ func (w *Watcher) apply(ctx context.Context) {
 		groups[u.Nginx] = append(groups[u.Nginx], u)
 	}
 	for _, in := range order {
-		if err := w.applyNginx(ctx, in, groups[in]); err != nil && ctx.Err() == nil {
+		if err := w.applyNginx(ctx, in, groups[in]); err != nil {
 			w.log(Event{Err: err})
 		}
 	}
@@ -56,7 +56,9 @@ func (w *Watcher) applyNginx(ctx context.Context, in nginx.Instance, ups []Upstr
 	if len(changes) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, lbadapters.DefaultNginxCallTimeout)
+	// A change once decided is carried through (bounded) even when the watcher is being
+	// stopped: cancelling nginx -t half-way would put the old file back behind the log's back.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lbadapters.DefaultNginxCallTimeout)
 	defer cancel()
 	if err := in.ApplyAll(ctx, changes); err != nil {
 		if errors.Is(err, nginx.ErrRefused) {
