@@ -36,3 +36,31 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatalf("haproxy -c: %v\n%s", err, out)
 	}
 }
+
+// The Lua example is valid for the HAProxy installed here with lbkit.lua of this repository.
+func TestExampleLuaConfig(t *testing.T) {
+	bin := testenv.Require(t, "haproxy")
+	b, err := os.ReadFile(filepath.Join("examples", "haproxy-lua.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lua, err := filepath.Abs(filepath.Join("lua", "lbkit.lua"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := strings.NewReplacer("/run/haproxy/", dir+"/", "/var/lib/haproxy/", dir+"/",
+		"/usr/share/lbkit/haproxy/lbkit.lua", lua).Replace(string(b))
+	for _, want := range []string{"lua-load " + lua, "setenv LBKIT_AGENT_PORT 5588", "setenv LBKIT_BACKENDS   xroad"} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("examples/haproxy-lua.cfg lacks %q", want)
+		}
+	}
+	path := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "-c", "-q", "-f", path).CombinedOutput(); err != nil {
+		t.Fatalf("haproxy -c: %v\n%s", err, out)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,10 +49,14 @@ type Config struct {
 const (
 	TypeHAProxy = "haproxy"
 	TypeAWS     = "aws"
+	TypeNginx   = "nginx"
 )
 
 // LegacyBalancerName is the name of a balancer from an unnamed [balancer] section.
 const LegacyBalancerName = "balancer"
+
+// DefaultNginxCallTimeout bounds one change of an nginx balancer: write, nginx -t, reload.
+const DefaultNginxCallTimeout = 10 * time.Second
 
 // DefaultAWSCallTimeout bounds one ELBv2 call including the SDK's retries of throttled calls.
 const DefaultAWSCallTimeout = 30 * time.Second
@@ -73,6 +78,14 @@ type BalancerConfig struct {
 	Region         string
 	Profile        string
 	Endpoint       string
+
+	// nginx: the main config (for nginx -t -c and its pid directive), the servers file that
+	// lbadapter keeps (included in the user's upstream), the nodes' port in that upstream, and
+	// an optional pid file that overrides the config's pid directive.
+	NginxConf   string
+	ServersFile string
+	Port        int
+	PIDFile     string
 
 	// CallTimeout bounds every single call to the balancer (not the wait for a drain).
 	CallTimeout time.Duration
@@ -215,6 +228,7 @@ func sectionName(s *ini.Section, kind string) (string, error) {
 var balancerKeys = map[string][]string{
 	TypeHAProxy: {"runtime-api", "backend"},
 	TypeAWS:     {"target-group-arn", "region", "profile", "endpoint"},
+	TypeNginx:   {"nginx-conf", "servers-file", "port", "pid-file"},
 }
 
 func parseBalancer(s *ini.Section) (BalancerConfig, error) {
@@ -245,6 +259,18 @@ func parseBalancer(s *ini.Section) (BalancerConfig, error) {
 			b.Profile = v
 		case "endpoint":
 			b.Endpoint = v
+		case "nginx-conf":
+			b.NginxConf = v
+		case "servers-file":
+			b.ServersFile = v
+		case "pid-file":
+			b.PIDFile = v
+		case "port":
+			p, err := parsePort(v)
+			if err != nil {
+				return b, fmt.Errorf("%s port = %q: %w", where, v, err)
+			}
+			b.Port = p
 		case "timeout":
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
@@ -261,9 +287,9 @@ func parseBalancer(s *ini.Section) (BalancerConfig, error) {
 	keys, ok := balancerKeys[b.Type]
 	switch {
 	case b.Type == "":
-		return b, fmt.Errorf("%s: missing key type (haproxy or aws)", where)
+		return b, fmt.Errorf("%s: missing key type (haproxy, aws or nginx)", where)
 	case !ok:
-		return b, fmt.Errorf("%s type = %q: unsupported (supported: haproxy, aws)", where, b.Type)
+		return b, fmt.Errorf("%s type = %q: unsupported (supported: haproxy, aws, nginx)", where, b.Type)
 	}
 	for _, k := range seen {
 		if !slices.Contains(keys, k) {
@@ -280,6 +306,25 @@ func parseBalancer(s *ini.Section) (BalancerConfig, error) {
 		}
 		if b.Backend == "" {
 			return b, fmt.Errorf("%s: type haproxy needs backend (the backend holding the nodes)", where)
+		}
+	case TypeNginx:
+		if b.CallTimeout == 0 {
+			b.CallTimeout = DefaultNginxCallTimeout
+		}
+		for _, k := range []struct{ key, v, eg string }{{"nginx-conf", b.NginxConf, "/etc/nginx/nginx.conf"},
+			{"servers-file", b.ServersFile, "/etc/nginx/lbkit/xroad-5500.servers"}} {
+			if k.v == "" {
+				return b, fmt.Errorf("%s: type nginx needs %s (e.g. %s)", where, k.key, k.eg)
+			}
+			if !filepath.IsAbs(k.v) {
+				return b, fmt.Errorf("%s %s = %q: want an absolute path", where, k.key, k.v)
+			}
+		}
+		if b.PIDFile != "" && !filepath.IsAbs(b.PIDFile) {
+			return b, fmt.Errorf("%s pid-file = %q: want an absolute path", where, b.PIDFile)
+		}
+		if b.Port == 0 {
+			return b, fmt.Errorf("%s: type nginx needs port (the nodes' port in the upstream, e.g. 5500)", where)
 		}
 	case TypeAWS:
 		if b.CallTimeout == 0 {

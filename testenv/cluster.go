@@ -46,6 +46,15 @@ type ClusterOptions struct {
 	ELBv2Check elbv2.HealthCheck
 	// ELBv2DelaySeconds is the group's deregistration delay; default 1.
 	ELBv2DelaySeconds int
+
+	// SharedHealthPort gives every node the same health port (as ELBv2 does).
+	SharedHealthPort bool
+
+	// Nginx also puts every node in a stream upstream of a real nginx (worker_processes 2,
+	// worker_shutdown_timeout 5m), the cluster config's [balancer "edge"] of type nginx: the
+	// nodes' message ports are then one port on every node, listed in the servers file that
+	// the upstream includes.
+	Nginx bool
 }
 
 // Cluster is an X-Road cluster on loopback: per node a message-port stand-in, X-Road node
@@ -62,6 +71,11 @@ type Cluster struct {
 
 	ELBv2          *elbv2.Server // with ClusterOptions.ELBv2
 	TargetGroupARN string
+
+	Nginx         *Nginx // with ClusterOptions.Nginx
+	NginxFrontend string // host:port of nginx's stream server
+	ServersFile   string // the upstream's servers file
+	MsgPort       int    // the nodes' common message port (with Nginx)
 }
 
 // ClusterNode is one node of a Cluster.
@@ -155,12 +169,17 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (_ *Cluster, err err
 	}
 	be := HABackend{Name: c.Backend, Options: []string{"option httpchk", "balance roundrobin"}}
 	sharedHealthPort := 0
-	if opts.ELBv2 {
-		ips := make([]string, opts.Nodes)
-		for i := range ips {
-			ips[i] = fmt.Sprintf("127.0.0.%d", i+2)
-		}
+	ips := make([]string, opts.Nodes)
+	for i := range ips {
+		ips[i] = fmt.Sprintf("127.0.0.%d", i+2)
+	}
+	if opts.ELBv2 || opts.SharedHealthPort {
 		if sharedHealthPort, err = FreePortOn(ips...); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Nginx {
+		if c.MsgPort, err = FreePortOn(ips...); err != nil {
 			return nil, err
 		}
 	}
@@ -171,7 +190,7 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (_ *Cluster, err err
 			n.Role = "primary"
 		}
 		c.Nodes = append(c.Nodes, n)
-		if n.Msg, err = StartMsgServer(net.JoinHostPort(n.IP, "0")); err != nil {
+		if n.Msg, err = StartMsgServer(net.JoinHostPort(n.IP, strconv.Itoa(c.MsgPort))); err != nil {
 			return nil, err
 		}
 		if n.HealthPort = sharedHealthPort; n.HealthPort == 0 {
@@ -199,6 +218,11 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (_ *Cluster, err err
 		return nil, err
 	}
 	c.Frontend = c.HAProxy.FrontendAddr("messages")
+	if opts.Nginx {
+		if err = c.startNginx(ctx); err != nil {
+			return nil, err
+		}
+	}
 	for _, n := range c.Nodes {
 		ini := fmt.Sprintf("[lbagent]\nsuccess-ttl = 200ms\nfailure-ttl = 1s\n\n[agent-check]\nlisten = %s\n",
 			net.JoinHostPort(n.IP, strconv.Itoa(n.AgentPort)))
@@ -241,6 +265,10 @@ func (c *Cluster) writeConfig() error {
 	if c.ELBv2 != nil {
 		fmt.Fprintf(&b, "\n[balancer \"nlb\"]\ntype = aws\ntarget-group-arn = %s\nregion = %s\nendpoint = %s\ntimeout = 20s\n",
 			c.TargetGroupARN, c.ELBv2.Region(), c.ELBv2.URL)
+	}
+	if c.Nginx != nil {
+		fmt.Fprintf(&b, "\n[balancer \"edge\"]\ntype = nginx\nnginx-conf = %s\nservers-file = %s\nport = %d\ntimeout = 10s\n",
+			c.Nginx.Conf, c.ServersFile, c.MsgPort)
 	}
 	for _, n := range c.Nodes {
 		fmt.Fprintf(&b, "\n[node %q]\naddress = %s\nrole = %s\nhealth-port = %d\nagent-port = %d\nserver = %s\n",
@@ -322,6 +350,9 @@ func (c *Cluster) Close() error {
 	}
 	if c.ELBv2 != nil {
 		errs = append(errs, c.ELBv2.Close())
+	}
+	if c.Nginx != nil {
+		errs = append(errs, c.Nginx.Close())
 	}
 	if c.DB != nil {
 		errs = append(errs, c.DB.Close())
@@ -456,4 +487,32 @@ func (c *Cluster) AWSEnv() []string {
 	return []string{"AWS_ACCESS_KEY_ID=" + id, "AWS_SECRET_ACCESS_KEY=" + secret, "AWS_SESSION_TOKEN=",
 		"AWS_PROFILE=", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=" + none, "AWS_SHARED_CREDENTIALS_FILE=" + none,
 		"AWS_ENDPOINT_URL=", "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2="}
+}
+
+// startNginx writes the servers file (one line per node) and starts nginx with a stream
+// server on 127.0.0.1 whose upstream includes it.
+func (c *Cluster) startNginx(ctx context.Context) error {
+	var lines strings.Builder
+	lines.WriteString("# xroad 5500 (testenv)\n")
+	for _, n := range c.Nodes {
+		fmt.Fprintf(&lines, "server %s;\n", n.Msg.Addr)
+	}
+	c.ServersFile = filepath.Join(c.Dir, "xroad.servers")
+	if err := os.WriteFile(c.ServersFile, []byte(lines.String()), 0o644); err != nil {
+		return err
+	}
+	port, err := FreePort("127.0.0.1")
+	if err != nil {
+		return err
+	}
+	c.NginxFrontend = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	c.Nginx, err = StartNginx(ctx, NginxOptions{Workers: "2", WaitFor: c.NginxFrontend, Main: "worker_shutdown_timeout 5m;", Stream: fmt.Sprintf(`
+    upstream xroad_5500 {
+        include %s;
+    }
+    server {
+        listen %s;
+        proxy_pass xroad_5500;
+    }`, c.ServersFile, c.NginxFrontend)})
+	return err
 }

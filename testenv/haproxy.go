@@ -29,6 +29,8 @@ type HAProxyOptions struct {
 	UserSocket bool
 	// Defaults are extra lines for the defaults section (e.g. "timeout client 1m").
 	Defaults []string
+	// Global are extra lines for the global section (e.g. "lua-load /path/x.lua").
+	Global []string
 	// Dir holds the instance's files; default a new directory under os.TempDir().
 	Dir string
 }
@@ -129,7 +131,11 @@ func (h *HAProxy) WriteConfig(opts HAProxyOptions) error {
 		fmt.Fprintf(&b, "    stats socket ipv4@%s level admin\n", h.StatsAddr)
 	}
 	fmt.Fprintf(&b, "    server-state-file %s\n", h.StateFile)
-	fmt.Fprintf(&b, "    maxconn 4096\n\n")
+	fmt.Fprintf(&b, "    maxconn 4096\n")
+	for _, l := range opts.Global {
+		fmt.Fprintf(&b, "    %s\n", l)
+	}
+	fmt.Fprintf(&b, "\n")
 	fmt.Fprintf(&b, "defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 1m\n"+
 		"    timeout server 1m\n    load-server-state-from-file global\n")
 	for _, l := range opts.Defaults {

@@ -19,6 +19,11 @@ type NginxOptions struct {
 	HTTP string
 	// Main is extra main-context configuration (load_module lines, ...).
 	Main string
+	// Stream is the content of a stream { } block (TCP upstreams); the stream module is
+	// loaded when it is set.
+	Stream string
+	// Lua loads Debian's http Lua module (ndk + ngx_http_lua).
+	Lua bool
 	// Workers is worker_processes; default "auto".
 	Workers string
 	// WaitFor is a host:port that must accept connections before StartNginx returns.
@@ -27,9 +32,10 @@ type NginxOptions struct {
 
 // Nginx is a running nginx started by this package.
 type Nginx struct {
-	Dir  string
-	Conf string
-	proc *process
+	Dir     string
+	Conf    string
+	PIDFile string // from the config's pid directive
+	proc    *process
 }
 
 // NewNginx starts nginx for a test and stops it at cleanup.
@@ -56,6 +62,14 @@ func StartNginx(ctx context.Context, o NginxOptions) (*Nginx, error) {
 	if o.Workers == "" {
 		o.Workers = "auto"
 	}
+	main, stream := o.Main, ""
+	if o.Lua {
+		main = "load_module " + ModulePath("ndk_http_module.so") + ";\nload_module " + ModulePath("ngx_http_lua_module.so") + ";\n" + main
+	}
+	if o.Stream != "" {
+		main = "load_module " + ModulePath("ngx_stream_module.so") + ";\n" + main
+		stream = "stream {\n" + o.Stream + "\n}\n"
+	}
 	conf := fmt.Sprintf(`%s
 worker_processes %s;
 pid %[3]s/nginx.pid;
@@ -70,8 +84,8 @@ http {
     scgi_temp_path %[3]s/scgi;
     %[4]s
 }
-`, o.Main, o.Workers, dir, o.HTTP)
-	n := &Nginx{Dir: dir, Conf: filepath.Join(dir, "nginx.conf")}
+%[5]s`, main, o.Workers, dir, o.HTTP, stream)
+	n := &Nginx{Dir: dir, Conf: filepath.Join(dir, "nginx.conf"), PIDFile: filepath.Join(dir, "nginx.pid")}
 	if err := os.WriteFile(n.Conf, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
@@ -100,6 +114,23 @@ http {
 		}
 	}
 	return n, nil
+}
+
+// ModulePath is the absolute path of a Debian nginx module (a config given with -c and -p
+// does not find "modules/..." under the default prefix).
+func ModulePath(name string) string { return "/usr/share/nginx/modules/" + name }
+
+// ErrorLog returns the last lines of nginx's error log.
+func (n *Nginx) ErrorLog(lines int) string { return tail(filepath.Join(n.Dir, "error.log"), lines) }
+
+// Running reports whether the master is still running.
+func (n *Nginx) Running() bool {
+	select {
+	case <-n.proc.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 // Reload makes nginx re-read its configuration gracefully (old workers finish their

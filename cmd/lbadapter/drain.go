@@ -26,6 +26,9 @@ func (c *cli) drainCmd() *cobra.Command {
   aws      deregisters the node's target from the ELBv2 target group (DeregisterTargets);
            the target is "draining" for the group's deregistration delay; done when it is
            no longer registered ("unused").
+  nginx    marks the node's line in the servers file "down" (the operator's), checks with
+           nginx -t (a refusal puts the file back, no reload), reloads nginx gracefully; done
+           when no nginx worker holds a connection to the node (old workers finish theirs).
 It prints a progress line per balancer to stderr whenever the state changes (and every 10 s),
 e.g. "drain ss2 [nlb]: draining, 45s of up to 300s", and exits 0 when every balancer is done.
 The node stays drained until "lbadapter enable NODE"; lbagent never lifts an operator's drain.
@@ -77,6 +80,8 @@ It then puts the node back on every balancer of the cluster config, all at once:
            when the target is "healthy", which needs the group's healthy threshold of
            passing health checks. Progress lines show "initial", and while "unhealthy"
            AWS's reason and description.
+  nginx    lifts the operator's "down" of the node's line (nginx -t, graceful reload); done
+           when the line takes traffic (a "down" of lbadapter watch waits for the agent).
 
 If a balancer does not show the node UP after --timeout, it exits 5.`,
 		Example: "  lbadapter enable ss2\n  lbadapter enable ss2 --timeout 5m",

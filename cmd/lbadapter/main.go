@@ -17,6 +17,7 @@ import (
 	"github.com/xroad-lb/lbkit/aws/targetgroup"
 	"github.com/xroad-lb/lbkit/lbadapters"
 	"github.com/xroad-lb/lbkit/lbadapters/haproxyadapter"
+	"github.com/xroad-lb/lbkit/lbadapters/nginxadapter"
 )
 
 // Exit codes, documented in --help and docs/lbadapter.md.
@@ -34,7 +35,8 @@ const exitCodesHelp = `Exit codes:
   0  done (drained, enabled, status read)
   1  any other failure
   2  bad usage, bad config file or unknown node
-  3  balancer unreachable, or it refused the command (permission denied, bad credentials)
+  3  balancer unreachable, or it refused the command (permission denied, bad credentials,
+     nginx -t refused the configuration, nginx not running)
   4  the balancer has no such backend, server, target group or target
   5  timed out waiting for the drain or for UP
   6  enable refused: the node's agent is not healthy (use --force)
@@ -57,11 +59,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Use:   "lbadapter",
 		Short: "Drain, enable and inspect the nodes of an X-Road cluster behind a load balancer",
 		Long: `lbadapter drives the load balancers in front of a cluster of X-Road security servers
-(HAProxy through its runtime API, AWS ELBv2 target groups through the AWS API) and reads
-each node's lbagent. Every command acts on every balancer of the cluster config.
+(HAProxy through its runtime API, AWS ELBv2 target groups through the AWS API, nginx
+upstreams through servers files, nginx -t and a graceful reload) and reads each node's
+lbagent. Every command acts on every balancer of the cluster config; "watch" keeps nginx
+upstreams in line with the nodes' agents.
 
 The cluster config file (INI) lists the nodes and the balancers; see docs/lbadapter.md and
-docs/aws.md. AWS credentials and region come from the SDK's usual sources (AWS_PROFILE,
+docs/aws.md, docs/nginx.md. AWS credentials and region come from the SDK's usual sources (AWS_PROFILE,
 AWS_REGION, AWS_ACCESS_KEY_ID, shared config, SSO, instance roles).
 
 ` + exitCodesHelp,
@@ -74,7 +78,7 @@ AWS_REGION, AWS_ACCESS_KEY_ID, shared config, SSO, instance roles).
 	root.PersistentFlags().StringVarP(&c.configPath, "config", "c", lbadapters.DefaultConfigPath,
 		"cluster config file (INI: [balancer \"NAME\"] sections and one [node \"NAME\"] per node)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd())
+	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd(), c.watchCmd())
 	root.SetArgs(args)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -166,6 +170,12 @@ func newAdapter(ctx context.Context, bc lbadapters.BalancerConfig) (lbadapters.B
 	switch bc.Type {
 	case lbadapters.TypeHAProxy:
 		b, err := haproxyadapter.New(bc)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return b, nil
+	case lbadapters.TypeNginx:
+		b, err := nginxadapter.New(bc)
 		if err != nil {
 			return nil, usageError{err}
 		}

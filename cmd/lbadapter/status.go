@@ -30,8 +30,10 @@ func (c *cli) statusCmd() *cobra.Command {
             aws:     the target's health in the target group (DescribeTargetHealth): healthy,
                      initial, unhealthy, draining, unused, with AWS's reason code, e.g.
                      "unhealthy (Target.ResponseCodeMismatch)"
+            nginx:   the node's line in the servers file: UP, DRAIN (operator), DOWN (agent)
             "?" when the balancer could not be read
-  SESSIONS  current connections through the balancers that count them (HAProxy scur);
+  SESSIONS  current connections through the balancers that count them (HAProxy scur,
+            nginx workers' established connections to the node);
             "-" when none does (ELBv2 does not report connections per target)
   LAG       a secondary's serverconf replication lag: WAL received but not replayed
             (B, kB, MB, GB; 1024-based), the age of the last replayed transaction while

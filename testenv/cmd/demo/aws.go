@@ -13,14 +13,14 @@ import (
 // ELBv2-compatible endpoint (which health-checks the lbagents every second, thresholds 2/2,
 // deregistration delay 5 s): lbadapter status with both balancers, a drain on both that waits
 // out the delay, maintenance mode seen by the endpoint's health checks, and enable.
-func awsTour(ctx context.Context, c *testenv.Cluster, lbadapter string) error {
+func awsTour(ctx context.Context, c *testenv.Cluster, config, lbadapter string) error {
 	step("The same nodes in an AWS target group (a local ELBv2-compatible endpoint that health-checks the agents)")
 	id, _ := c.ELBv2.Credentials()
 	fmt.Printf("   endpoint %s (SigV4-checked; test access key %s), target group\n   %s\n", c.ELBv2.URL, id, c.TargetGroupARN)
 	fmt.Println("   health check HTTP on each lbagent's health port, interval 1s, thresholds 2/2, deregistration delay 5s;")
 	fmt.Println("   lbadapter talks to it through the AWS SDK (its environment: the endpoint's test credentials,")
 	fmt.Println("   AWS_EC2_METADATA_DISABLED=true; cluster.ini names the endpoint)")
-	adapter := lbadapterRunner(ctx, lbadapter, c.ConfigPath, c.AWSEnv())
+	adapter := lbadapterRunner(ctx, lbadapter, config, c.AWSEnv())
 	_ = adapter("status")
 	fmt.Println("   # drain ss3 on both balancers at once: HAProxy has no session left at once, the target group")
 	fmt.Println("   # keeps the target draining for its deregistration delay")

@@ -24,12 +24,17 @@ func clusterTour(ctx context.Context, lbagent, lbadapter string) (*testenv.Clust
 	step("Starting a 3-node cluster: lbagent on 127.0.0.2-4, a stand-in message server on each, a real HAProxy in front")
 	c, err := testenv.StartCluster(ctx, testenv.ClusterOptions{LBAgent: lbagent,
 		Check: "inter 1s fall 3 rise 2", AgentInter: "1s",
-		ELBv2: true, ELBv2Check: elbv2.HealthCheck{Interval: time.Second}, ELBv2DelaySeconds: 5})
+		ELBv2: true, ELBv2Check: elbv2.HealthCheck{Interval: time.Second}, ELBv2DelaySeconds: 5, Nginx: true})
 	if err != nil {
 		return nil, err
 	}
-	// The HAProxy part uses a config with HAProxy alone; awsTour uses both balancers.
-	haproxyOnly, err := withoutSection(c.ConfigPath, `[balancer "nlb"]`, "haproxy.ini")
+	// The HAProxy part uses a config with HAProxy alone, awsTour HAProxy and the target
+	// group, nginxTour HAProxy and nginx.
+	noNginx, err := withoutSection(c.ConfigPath, `[balancer "edge"]`, "haproxy-aws.ini")
+	if err != nil {
+		return c, err
+	}
+	haproxyOnly, err := withoutSection(noNginx, `[balancer "nlb"]`, "haproxy.ini")
 	if err != nil {
 		return c, err
 	}
@@ -101,7 +106,10 @@ func clusterTour(ctx context.Context, lbagent, lbadapter string) (*testenv.Clust
 		return c, err
 	}
 	_ = adapter("status")
-	return c, awsTour(ctx, c, lbadapter)
+	if err := awsTour(ctx, c, noNginx, lbadapter); err != nil {
+		return c, err
+	}
+	return c, nginxTour(ctx, c, lbadapter)
 }
 
 // lbadapterRunner returns a function that prints an lbadapter command line and runs it with

@@ -2,7 +2,8 @@
 // database (health check, maintenance mode, /status), then a 3-node cluster behind a real
 // HAProxy (lbadapter status, drain, enable; maintenance seen through the agent-check port)
 // and in a target group of a local ELBv2-compatible endpoint (drain, enable, maintenance seen
-// by its health checks), and keeps them running until Ctrl-C (or DEMO_SECONDS elapsed).
+// by its health checks) and in an nginx stream upstream (drain across a graceful reload,
+// lbadapter watch), and keeps them running until Ctrl-C (or DEMO_SECONDS elapsed).
 // `make demo` runs it.
 package main
 
