@@ -24,6 +24,16 @@ type Result struct {
 	Listed   int       // directories listed on the primary (READDIR)
 	Checked  int       // directories and racy files only checked for changes (LSTAT)
 	Verified int       // racy files fetched again and compared by content (see racy.go)
+	Skipped  []Skip    // entries the primary could not read (or that vanished); the rest was applied
+	// Recovered: this pass first completed a commit that a crashed process left.
+	Recovered bool
+}
+
+// Skip is an entry of the primary that a pass could not read (permission denied, or gone
+// between listing and reading). Its local copy, if any, is left as it is.
+type Skip struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
 }
 
 // fullLocalWalk bounds how long local edits made in place can go unnoticed.
@@ -34,6 +44,7 @@ const fullLocalWalk = time.Minute
 type Syncer struct {
 	cfg       Config
 	target    string
+	stateDir  string // this target's directory below cfg.StateDir
 	ex        *Excludes
 	keepOwner bool
 	sess      *session
@@ -61,7 +72,8 @@ func NewSyncer(cfg Config) (*Syncer, error) {
 	if cfg.FullScan <= 0 {
 		cfg.FullScan = DefaultFullScan
 	}
-	return &Syncer{cfg: cfg, target: target, ex: ex, keepOwner: os.Geteuid() == 0, now: time.Now,
+	return &Syncer{cfg: cfg, target: target, stateDir: stateDirFor(cfg.StateDir, target), ex: ex,
+		keepOwner: os.Geteuid() == 0, now: time.Now,
 		local:  localCache{fullEvery: fullLocalWalk},
 		remote: remoteCache{fullEvery: cfg.FullScan, settle: remoteSettle}}, nil
 }
@@ -84,8 +96,24 @@ func (s *Syncer) Close() error {
 func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 	res.Start = s.now()
 	defer func() { res.Duration = s.now().Sub(res.Start) }()
+	st, err := openState(s.stateDir)
+	if err != nil {
+		return res, err
+	}
+	defer st.close()
+	if err := st.tryLock(s.target); err != nil {
+		return res, err
+	}
+	defer st.unlock()
+	// Before anything reads the tree: complete a commit a crashed process left.
+	if res.Recovered, err = recoverTarget(s.target, st, s.keepOwner); err != nil {
+		return res, err
+	}
+	if res.Recovered {
+		s.local.invalidate()
+	}
 	if s.saved == nil {
-		racy, err := loadRacy(s.target)
+		racy, err := loadRacy(st)
 		if err != nil {
 			return res, err
 		}
@@ -132,15 +160,15 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 	verify := racyToVerify(s.racy, remote, local)
 	if len(verify) == 0 && sameTrees(remote, local, s.keepOwner) {
 		stopWatch()
-		return res, s.settleRacy(racy, ls.gen)
+		return res, s.settleRacy(st, racy, ls.gen)
 	}
 	plan := makePlan(remote, local, s.keepOwner, nil)
 	res.Refused = plan.Refused
 	if len(verify) == 0 && plan.Idle() {
 		stopWatch()
-		return res, s.settleRacy(racy, ls.gen)
+		return res, s.settleRacy(st, racy, ls.gen)
 	}
-	ap, err := newApplier(s.target, s.keepOwner)
+	ap, err := newApplier(s.target, st, s.keepOwner)
 	if err != nil {
 		stopWatch()
 		return res, err
@@ -163,12 +191,13 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 		}
 		if plan.Idle() {
 			stopWatch()
-			return res, s.settleRacy(racy, ls.gen)
+			return res, s.settleRacy(st, racy, ls.gen)
 		}
 	}
 	s.local.invalidate() // whatever happens next, walk the target again next time
 	err = ap.stageFiles(ctx, sess, s.cfg.Source, plan, s.cfg.Parallel, &res.Received)
 	stopWatch()
+	res.Skipped = ap.skipped
 	if err != nil {
 		return res, s.timeoutErr(sess, err)
 	}
@@ -178,12 +207,12 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 	// Before the commit, the target's racy file lists both sets: should the commit fail
 	// (and be rolled back), the files this pass found changed are checked again.
 	if both := union(s.racy, racy); !sameSet(both, s.saved) {
-		if err := saveRacy(s.target, both); err != nil {
+		if err := saveRacy(st, both); err != nil {
 			return res, err
 		}
 		s.saved = both
 	}
-	if err := ap.commit(plan); err != nil {
+	if err := ap.commit(plan, local); err != nil {
 		return res, err
 	}
 	s.racy, s.racyGen = racy, ls.gen // the target's file catches up at the next pass without changes
@@ -194,9 +223,9 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 
 // settleRacy ends a pass that changed nothing: racy becomes the racy set, written to the
 // target when it differs from what is there.
-func (s *Syncer) settleRacy(racy map[string]bool, gen uint64) error {
+func (s *Syncer) settleRacy(st *state, racy map[string]bool, gen uint64) error {
 	if !sameSet(racy, s.saved) {
-		if err := saveRacy(s.target, racy); err != nil {
+		if err := saveRacy(st, racy); err != nil {
 			return err
 		}
 		s.saved = racy

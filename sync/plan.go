@@ -71,6 +71,31 @@ func (p *Plan) Changes() int {
 	return n
 }
 
+// drop removes skipped files from the plan (they are neither fetched nor reported).
+func (p *Plan) drop(skipped []Skip) {
+	if len(skipped) == 0 {
+		return
+	}
+	gone := map[string]bool{}
+	for _, s := range skipped {
+		gone[s.Path] = true
+	}
+	fetch := p.Fetch[:0]
+	for _, e := range p.Fetch {
+		if !gone[e.Path] {
+			fetch = append(fetch, e)
+		}
+	}
+	p.Fetch = fetch
+	items := p.Items[:0]
+	for _, it := range p.Items {
+		if !gone[it.Path] || it.Dir {
+			items = append(items, it)
+		}
+	}
+	p.Items = items
+}
+
 // FetchBytes is the total size of the files to download.
 func (p *Plan) FetchBytes() int64 {
 	var n int64
