@@ -130,7 +130,6 @@ func readFile(t *testing.T, p string) string {
 	return string(b)
 }
 
-
 func codes(items []Item) []string {
 	var out []string
 	for _, it := range items {

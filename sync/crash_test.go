@@ -1,0 +1,314 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The kill test runs a pass in a child process (this test binary, re-executed) that
+// SIGKILLs itself at the n-th interesting point of the pass (testHook: after each file
+// staged, after the journal is written, after every commit step, after the final syncfs,
+// after the journal is removed).
+const (
+	crashEnvConfig = "LBKIT_SYNC_CRASH_CONFIG"
+	crashEnvAt     = "LBKIT_SYNC_CRASH_AT"
+)
+
+func TestMain(m *testing.M) {
+	if c := os.Getenv(crashEnvConfig); c != "" {
+		os.Exit(crashChild(c, os.Getenv(crashEnvAt)))
+	}
+	os.Exit(m.Run())
+}
+
+// crashChild runs one pass; with at > 0 it kills itself with SIGKILL at point at. It
+// prints the points it passed, by kind, as JSON.
+func crashChild(cfgJSON, atStr string) int {
+	var cfg Config
+	if err := json.Unmarshal([]byte(cfgJSON), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	at, _ := strconv.ParseInt(atStr, 10, 64)
+	var n atomic.Int64
+	var mu = make(chan struct{}, 1)
+	kinds := map[string]int64{}
+	testHook = func(kind string) {
+		i := n.Add(1)
+		if i == at {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal arrives before this returns
+		}
+		mu <- struct{}{}
+		if _, ok := kinds[kind]; !ok {
+			kinds[kind] = i // first point of each kind
+		}
+		<-mu
+	}
+	s, err := NewSyncer(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer s.Close()
+	if _, err := s.Pass(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	kinds["total"] = n.Load()
+	b, _ := json.Marshal(kinds)
+	fmt.Println(string(b))
+	return 0
+}
+
+// treeState describes every entry of a tree: type, mode, owner, time (directories too),
+// content or symlink target.
+func treeState(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == "." {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		desc := fmt.Sprintf("%v %d:%d", fi.Mode(), st.Uid, st.Gid)
+		switch {
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			desc += fmt.Sprintf(" %d %q", fi.ModTime().Unix(), b)
+		case fi.IsDir():
+			desc += fmt.Sprintf(" %d", fi.ModTime().Unix())
+		default:
+			l, _ := os.Readlink(p)
+			desc += " -> " + l
+		}
+		out[rel] = desc
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// diffTrees describes how got differs from want (at most a few lines).
+func diffTrees(got, want map[string]string) string {
+	var out []string
+	for rel, w := range want {
+		if g, ok := got[rel]; !ok {
+			out = append(out, "missing "+rel)
+		} else if g != w {
+			out = append(out, "differs "+rel)
+		}
+	}
+	for rel := range got {
+		if _, ok := want[rel]; !ok {
+			out = append(out, "extra "+rel)
+		}
+	}
+	if len(out) > 5 {
+		out = append(out[:5], fmt.Sprintf("... %d differences", len(out)))
+	}
+	return strings.Join(out, ", ")
+}
+
+// writeGenerations writes two versions of an /etc/xroad-like tree of 3,000 files: a
+// (old) and b (new: a third of the files rewritten, every seventh deleted, a directory
+// removed, one file turned into a directory and one directory into a file, modes changed,
+// a symlink retargeted, 300 new files, a new directory).
+func writeGenerations(t *testing.T, a, b string) {
+	t.Helper()
+	t0 := time.Unix(1_700_000_000, 0)
+	put := func(root, rel, content string, mode fs.FileMode, mtime time.Time) {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for d := range 30 {
+		for f := range 100 {
+			rel := fmt.Sprintf("d%02d/f%03d.xml", d, f)
+			old := fmt.Sprintf("old %s %s", rel, strings.Repeat("x", 100+(d*7+f)%200))
+			put(a, rel, old, 0o640, t0)
+			i := d*100 + f
+			switch {
+			case d == 5: // the whole directory goes
+			case d == 7 && f == 10: // becomes a directory
+				put(b, rel+"/inside", "now a directory", 0o644, t0.Add(time.Hour))
+			case i%7 == 0:
+			case i%3 == 0:
+				put(b, rel, "new "+rel+strings.Repeat("y", f), 0o640, t0.Add(time.Hour))
+			case i%11 == 0:
+				put(b, rel, old, 0o600, t0)
+			default:
+				put(b, rel, old, 0o640, t0)
+			}
+		}
+	}
+	put(a, "d08/sub", "a file that becomes a directory's place", 0o644, t0)
+	put(b, "d08/sub/x", "dir now", 0o644, t0.Add(time.Hour))
+	for f := range 300 {
+		put(b, fmt.Sprintf("new/n%03d.ini", f), fmt.Sprintf("brand new %d", f), 0o644, t0.Add(time.Hour))
+	}
+	for root, target := range map[string]string{a: "d00/f001.xml", b: "d01/f001.xml"} {
+		if err := os.Symlink(target, filepath.Join(root, "current")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Directory times last (writing into a directory moves its time).
+	for _, root := range []string{a, b} {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() && p != root {
+				err = os.Chtimes(p, t0, t0)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A pass killed with SIGKILL at any point leaves, once the next start has recovered, the
+// target equal to the old tree (killed before the journal was written) or the new one
+// (after), file for file, and no staging area or journal behind.
+func TestKillAtEveryPointOfAPass(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kill test: many passes over 3,000 files")
+	}
+	r := newRig(t)
+	srcA, srcB := r.src, filepath.Join(filepath.Dir(r.src), "primary-b")
+	writeGenerations(t, srcA, srcB)
+	r.cfg.LogFile = ""
+	cfgA, cfgB := r.cfg, r.cfg
+	cfgB.Source = srcB + "/"
+
+	pass := func(cfg Config) {
+		t.Helper()
+		s, err := NewSyncer(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if _, err := s.Pass(context.Background()); err != nil {
+			t.Fatalf("pass from %s: %v", cfg.Source, err)
+		}
+	}
+	// The new tree, as a clean pass writes it.
+	clean := cfgB
+	clean.Target = filepath.Join(t.TempDir(), "clean")
+	pass(clean)
+	want := map[bool]map[string]string{true: treeState(t, clean.Target)}
+	pass(cfgA)
+	want[false] = treeState(t, r.dst)
+	if diffTrees(want[false], want[true]) == "" {
+		t.Fatal("the two generations are the same")
+	}
+
+	b, err := json.Marshal(cfgB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := func(at int64) (*exec.Cmd, []byte, error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), crashEnvConfig+"="+string(b), crashEnvAt+"="+strconv.FormatInt(at, 10))
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil && stderr.Len() > 0 {
+			err = fmt.Errorf("%w: %s", err, stderr.String())
+		}
+		return cmd, out, err
+	}
+	// A full pass without a kill counts the points.
+	_, out, err := child(0)
+	if err != nil {
+		t.Fatalf("child pass: %v", err)
+	}
+	var points map[string]int64
+	if err := json.Unmarshal(out, &points); err != nil {
+		t.Fatalf("child output %q: %v", out, err)
+	}
+	if got := treeState(t, r.dst); diffTrees(got, want[true]) != "" {
+		t.Fatalf("uninterrupted pass: %s", diffTrees(got, want[true]))
+	}
+	journalAt, total := points["journal"], points["total"]
+	if points["fetch"] == 0 || journalAt == 0 || points["step"] == 0 || total < journalAt+1000 {
+		t.Fatalf("points = %v; want fetches, a journal and over a thousand steps", points)
+	}
+	// Kill points: during the download, at the journal, spread over the commit steps, after
+	// the final syncfs and after the journal is removed (staging still there).
+	at := []int64{1, journalAt / 2, journalAt - 1, journalAt, journalAt + 1}
+	for i := int64(1); i <= 20; i++ {
+		at = append(at, journalAt+1+i*(total-journalAt-3)/21)
+	}
+	at = append(at, points["synced"], points["cleared"])
+
+	st, err := openState(stateDirFor(r.cfg.StateDir, r.dst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	for _, n := range at {
+		pass(cfgA) // back to the old tree
+		cmd, _, err := child(n)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("point %d: child %v; want killed by SIGKILL", n, err)
+		}
+		_ = cmd
+		// What the next start does before it reads the tree.
+		if err := st.tryLock(r.dst); err != nil {
+			t.Fatal(err)
+		}
+		replayed, err := recoverTarget(r.dst, st, os.Geteuid() == 0)
+		st.unlock()
+		if err != nil {
+			t.Fatalf("point %d: recover: %v", n, err)
+		}
+		isNew := n >= journalAt
+		got := treeState(t, r.dst)
+		if d := diffTrees(got, want[isNew]); d != "" {
+			t.Errorf("point %d of %d (journal at %d, replayed %v): target is not the %s tree: %s",
+				n, total, journalAt, replayed, map[bool]string{true: "new", false: "old"}[isNew], d)
+		}
+		if replayed != (n >= journalAt && n < points["cleared"]) {
+			t.Errorf("point %d: journal replayed = %v", n, replayed)
+		}
+		if exists(stagingDirFor(r.dst)) || exists(st.path(journalFile)) {
+			t.Errorf("point %d: staging or journal left after recovery", n)
+		}
+	}
+}
