@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -57,6 +58,11 @@ type Syncer struct {
 	// the first pass).
 	racy, saved map[string]bool
 	racyGen     uint64
+
+	// adjusted is the remote tree of generation adjGen with owners mapped and special
+	// bits dropped (see adjust).
+	adjusted Tree
+	adjGen   uint64
 }
 
 // NewSyncer validates cfg and returns a syncer; it does not connect yet.
@@ -145,6 +151,7 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 		stopWatch()
 		return res, s.timeoutErr(sess, err)
 	}
+	remote = s.adjust(sess, remote, ls.gen)
 	for _, e := range remote {
 		if e.Mode.IsRegular() {
 			res.Total += e.Size
@@ -167,6 +174,10 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 	if len(verify) == 0 && plan.Idle() {
 		stopWatch()
 		return res, s.settleRacy(st, racy, ls.gen)
+	}
+	if err := checkSpace(filepath.Dir(s.target), append(append([]Entry{}, plan.Fetch...), verify...), s.cfg.SpaceReserve); err != nil {
+		stopWatch()
+		return res, err
 	}
 	ap, err := newApplier(s.target, st, s.keepOwner)
 	if err != nil {
@@ -219,6 +230,36 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 	res.Items = plan.Items
 	res.Changes = plan.Changes()
 	return res, nil
+}
+
+// adjust gives the primary's tree this node's owners (by name, unless NumericOwners; only
+// when running as root) and drops setuid, setgid and sticky bits (unless
+// PreserveSpecialBits). The result is kept per tree generation.
+func (s *Syncer) adjust(sess *session, remote Tree, gen uint64) Tree {
+	mapOwners := s.keepOwner && !s.cfg.NumericOwners
+	if mapOwners && sess.ids == nil {
+		m := loadIDMap(sess, os.ReadFile)
+		sess.ids = &m
+	}
+	mapOwners = mapOwners && !sess.ids.empty()
+	if !mapOwners && s.cfg.PreserveSpecialBits {
+		return remote
+	}
+	if s.adjusted != nil && s.adjGen == gen {
+		return s.adjusted
+	}
+	out := make(Tree, len(remote))
+	for rel, e := range remote {
+		if !s.cfg.PreserveSpecialBits {
+			e.Mode &^= specialBits
+		}
+		if mapOwners {
+			e = sess.ids.apply(e)
+		}
+		out[rel] = e
+	}
+	s.adjusted, s.adjGen = out, gen
+	return out
 }
 
 // settleRacy ends a pass that changed nothing: racy becomes the racy set, written to the

@@ -35,6 +35,8 @@ func validName(name string) bool {
 }
 
 // supported reports whether the entry type is copied: files, directories and symlinks.
+// Others (named pipes, sockets, devices) are kept in the remote tree and refused by
+// makePlan, so they are reported.
 func supported(m fs.FileMode) bool {
 	return m.IsRegular() || m.IsDir() || m&fs.ModeSymlink != 0
 }
@@ -143,7 +145,7 @@ func walkRemote(ctx context.Context, c remoteFS, root string, tops []string, ex 
 				return
 			}
 			r := path.Join(rel, name)
-			if ex.Match(r, fi.IsDir()) || !supported(fi.Mode()) {
+			if ex.Match(r, fi.IsDir()) {
 				continue
 			}
 			e := entryFromRemote(r, fi)

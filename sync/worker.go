@@ -46,6 +46,9 @@ type Status struct {
 	Passes          uint64     `json:"passes"`
 	Failures        uint64     `json:"failures"`
 	Refused         []Refusal  `json:"refused,omitempty"`
+	// Skipped: entries of the primary the last successful pass could not read (the rest
+	// was applied); rsync's exit code 23.
+	Skipped []Skip `json:"skipped,omitempty"`
 	Warning         string     `json:"warning,omitempty"` // what Check reports, "" when fine
 }
 
@@ -90,17 +93,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	fails := 0
 	for {
 		_, err := w.Once(ctx)
-		wait := w.cfg.Interval
 		if err != nil && !errors.Is(err, ErrPaused) {
 			fails++
-			for i := 1; i < fails && wait < 30*time.Second; i++ {
-				wait *= 2
-			}
-			wait = min(wait, max(30*time.Second, w.cfg.Interval))
 		} else {
 			fails = 0
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(retryWait(w.cfg.Interval, fails, err))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -108,6 +106,29 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// Backoff after failures: doubling from the interval up to maxBackoff; a pass refused for
+// lack of space waits noSpaceBackoff (freeing space takes an operator).
+const (
+	maxBackoff     = 30 * time.Second
+	noSpaceBackoff = 10 * time.Minute
+)
+
+// retryWait is the time before the next pass after fails failures in a row (err is the
+// last pass's error).
+func retryWait(interval time.Duration, fails int, err error) time.Duration {
+	if fails == 0 {
+		return interval
+	}
+	if errors.Is(err, ErrNoSpace) {
+		return max(noSpaceBackoff, interval)
+	}
+	wait := interval
+	for i := 1; i < fails && wait < maxBackoff; i++ {
+		wait *= 2
+	}
+	return min(wait, max(maxBackoff, interval))
 }
 
 // Once runs one pass unless the pause file exists (then it returns ErrPaused), and
@@ -137,6 +158,7 @@ func (w *Worker) Once(ctx context.Context) (Result, error) {
 		w.st.Passes++
 		w.st.FilesChanged = res.Changes
 		w.st.Refused = res.Refused
+		w.st.Skipped = res.Skipped
 		w.m.ok++
 		w.m.changed += int64(res.Changes)
 		w.m.received += res.Received
@@ -194,6 +216,7 @@ func (w *Worker) Status() Status {
 	now := w.now()
 	w.mu.Unlock()
 	st.Refused = append([]Refusal(nil), st.Refused...)
+	st.Skipped = append([]Skip(nil), st.Skipped...)
 	if st.LastSuccess != nil {
 		age := now.Sub(*st.LastSuccess).Seconds()
 		st.AgeSeconds = &age
@@ -220,6 +243,9 @@ func (w *Worker) Check(ctx context.Context) error {
 func (w *Worker) check(st Status, now time.Time) error {
 	if st.Paused {
 		return fmt.Errorf("Config sync is paused (%s exists)", st.PauseFile)
+	}
+	if n := len(st.Skipped); n > 0 && st.LastError == "" {
+		return fmt.Errorf("Config sync skipped %d unreadable file(s) on the primary, first %s: %s", n, escapeName(st.Skipped[0].Path), st.Skipped[0].Reason)
 	}
 	if w.cfg.MaxAgeWarning <= 0 {
 		return nil
