@@ -152,6 +152,7 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 		return res, s.timeoutErr(sess, err)
 	}
 	remote = s.adjust(sess, remote, ls.gen)
+	testHook("listed")
 	for _, e := range remote {
 		if e.Mode.IsRegular() {
 			res.Total += e.Size

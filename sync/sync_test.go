@@ -24,7 +24,12 @@ type rig struct {
 
 func newRig(t testing.TB) *rig {
 	t.Helper()
-	s := testenv.NewSSHD(t, testenv.SSHDOptions{})
+	return newRigOpts(t, testenv.SSHDOptions{})
+}
+
+func newRigOpts(t testing.TB, opts testenv.SSHDOptions) *rig {
+	t.Helper()
+	s := testenv.NewSSHD(t, opts)
 	dir := t.TempDir()
 	r := &rig{sshd: s, src: filepath.Join(dir, "primary"), dst: filepath.Join(dir, "secondary")}
 	if err := os.MkdirAll(r.src, 0o755); err != nil {

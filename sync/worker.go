@@ -49,7 +49,7 @@ type Status struct {
 	// Skipped: entries of the primary the last successful pass could not read (the rest
 	// was applied); rsync's exit code 23.
 	Skipped []Skip `json:"skipped,omitempty"`
-	Warning         string     `json:"warning,omitempty"` // what Check reports, "" when fine
+	Warning string `json:"warning,omitempty"` // what Check reports, "" when fine
 }
 
 // Worker runs passes every Interval over one kept SSH connection, honours the pause file,
