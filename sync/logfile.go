@@ -36,7 +36,7 @@ func (l *passLog) pass(now time.Time, r Result, err error) error {
 		return nil
 	}
 	var b strings.Builder
-	idle := err == nil && len(r.Items) == 0 && len(r.Refused) == 0
+	idle := err == nil && len(r.Items) == 0 && len(r.Refused) == 0 && len(r.Skipped) == 0 && !r.Recovered
 	if idle {
 		if l.idlePasses == 0 {
 			l.idleSince = r.Start
@@ -50,6 +50,9 @@ func (l *passLog) pass(now time.Time, r Result, err error) error {
 	}
 	l.flushIdle(&b, now, r)
 	p := l.prefix(r.Start)
+	if r.Recovered {
+		b.WriteString(p + "completed a commit interrupted by a crash (intent journal replayed)\n")
+	}
 	b.WriteString(p + "receiving file list\n")
 	for _, f := range r.Refused {
 		b.WriteString(p + "refused " + escapeName(f.Path) + ": " + escapeName(f.Reason) + "\n")

@@ -173,7 +173,7 @@ func (w *Worker) Once(ctx context.Context) (Result, error) {
 	switch {
 	case err != nil:
 		w.report(Event{Kind: EventError, Result: res, Err: err})
-	case len(res.Items) > 0 || len(res.Refused) > 0:
+	case len(res.Items) > 0 || len(res.Refused) > 0 || len(res.Skipped) > 0 || res.Recovered:
 		w.report(Event{Kind: EventPass, Result: res})
 	default:
 		w.report(Event{Kind: EventIdle, Result: res})
