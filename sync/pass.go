@@ -95,6 +95,24 @@ func (s *Syncer) Close() error {
 	return nil
 }
 
+// Recover completes a commit a crashed process left (see journal.go), under the target's lock.
+func (s *Syncer) Recover() (bool, error) {
+	st, err := openState(s.stateDir)
+	if err != nil {
+		return false, err
+	}
+	defer st.close()
+	if err := st.tryLock(s.target); err != nil {
+		return false, err
+	}
+	defer st.unlock()
+	done, err := recoverTarget(s.target, st, s.keepOwner)
+	if done {
+		s.local.invalidate()
+	}
+	return done, err
+}
+
 // Pass runs one pass: list the primary's tree (or only its changed directories, see
 // remoteCache), compare it with the target, check racy files by content (see racy.go),
 // stage every changed file, then commit them all at once. A pass that fails leaves the target as it

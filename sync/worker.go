@@ -267,5 +267,10 @@ func (w *Worker) check(st Status, now time.Time) error {
 	return nil
 }
 
+// Recover completes a commit that a crashed process left on the target (and removes its
+// staging area) before anything reads the tree; every pass does the same first. It
+// reports whether a journal was replayed.
+func (w *Worker) Recover() (bool, error) { return w.syncer.Recover() }
+
 // Close drops the SSH connection (Run does this itself when it returns).
 func (w *Worker) Close() error { return w.syncer.Close() }
