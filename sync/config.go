@@ -48,6 +48,9 @@ type Config struct {
 	// NumericOwners keeps owners by number when running as root (default: by name, as
 	// the primary's user and group names resolve on this node).
 	NumericOwners bool
+	// ServeCommand is run on the primary over the SSH connection for change notices
+	// (`lbagent sync serve`, inotify); "" = poll only. A primary without it is polled.
+	ServeCommand string
 }
 
 // Defaults for a secondary set up as in the X-Road load-balancer guide.
@@ -65,6 +68,7 @@ const (
 	DefaultFullScan      = 10 * time.Second
 	DefaultStateDir      = "/var/lib/lbagent/sync"
 	DefaultSpaceReserve  = 5.0 // percent
+	DefaultServeCommand  = "lbagent sync serve"
 )
 
 // DefaultIdentities are tried in order when Identity is empty (the xroad user's keys).
@@ -78,6 +82,7 @@ func DefaultConfig() Config {
 		PauseFile: DefaultPauseFile, LogFile: DefaultLogFile, ConnectTimeout: DefaultConnect,
 		IOTimeout: DefaultIO, MaxAgeWarning: DefaultMaxAgeWarning, Parallel: DefaultParallel,
 		FullScan: DefaultFullScan, StateDir: DefaultStateDir, SpaceReserve: DefaultSpaceReserve,
+		ServeCommand: DefaultServeCommand,
 	}
 }
 
@@ -153,6 +158,8 @@ func (c *Config) set(key, v string) error {
 		c.SpaceReserve, err = parsePercent(v)
 	case "preserve-special-bits":
 		c.PreserveSpecialBits, err = parseBool(v)
+	case "serve-command":
+		c.ServeCommand = v
 	case "numeric-owners":
 		c.NumericOwners, err = parseBool(v)
 	case "parallel":

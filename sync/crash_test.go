@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -29,6 +30,15 @@ const (
 func TestMain(m *testing.M) {
 	if c := os.Getenv(crashEnvConfig); c != "" {
 		os.Exit(crashChild(c, os.Getenv(crashEnvAt)))
+	}
+	if os.Getenv(serveEnv) != "" { // this binary as "lbagent sync serve" (notify_test.go)
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }() // the session ended
+		if err := Serve(ctx, os.Args[1], os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }

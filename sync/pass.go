@@ -63,6 +63,8 @@ type Syncer struct {
 	// bits dropped (see adjust).
 	adjusted Tree
 	adjGen   uint64
+
+	notify *notices // change notices from the primary, when it runs lbagent sync serve
 }
 
 // NewSyncer validates cfg and returns a syncer; it does not connect yet.
@@ -80,12 +82,17 @@ func NewSyncer(cfg Config) (*Syncer, error) {
 	}
 	return &Syncer{cfg: cfg, target: target, stateDir: stateDirFor(cfg.StateDir, target), ex: ex,
 		keepOwner: os.Geteuid() == 0, now: time.Now,
+		notify: newNotices(),
 		local:  localCache{fullEvery: fullLocalWalk},
 		remote: remoteCache{fullEvery: cfg.FullScan, settle: remoteSettle}}, nil
 }
 
 // Connected reports whether the SSH connection is open.
 func (s *Syncer) Connected() bool { return s.sess != nil }
+
+// Wake receives a value when the primary noticed a change (lbagent sync serve): run a
+// pass now instead of at the next interval.
+func (s *Syncer) Wake() <-chan struct{} { return s.notify.wake }
 
 // Close drops the SSH connection; the next pass reconnects and lists the whole primary.
 func (s *Syncer) Close() error {
@@ -149,7 +156,14 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 			return res, err
 		}
 		s.sess = sess
+		s.notify.take() // the full listing below sees everything
+		if s.cfg.ServeCommand == "" {
+			s.notify.setState("polling (serve-command is empty)")
+		} else if err := startServe(sess.ssh, s.cfg.ServeCommand, s.cfg.Source, s.cfg.Excludes, s.cfg.ConnectTimeout, s.notify); err != nil {
+			s.notify.setState("polling: " + err.Error())
+		}
 	}
+	hints := s.notify.take()
 	sess := s.sess
 	read0, sent0 := sess.conn.read.Load(), sess.conn.written.Load()
 	defer func() {
@@ -163,7 +177,7 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 	// Remote phase, under the I/O timeout: no data for IOTimeout closes the connection,
 	// which fails every outstanding SFTP request.
 	stopWatch := s.watch(ctx, sess)
-	remote, ls, err := s.remote.list(ctx, sess.sftp, s.cfg.Source, s.ex, s.cfg.Parallel, res.Start, s.racy)
+	remote, ls, err := s.remote.list(ctx, sess.sftp, s.cfg.Source, s.ex, s.cfg.Parallel, res.Start, s.racy, hints...)
 	res.FullList, res.Listed, res.Checked = ls.full, ls.dirs, ls.stats
 	if err != nil {
 		stopWatch()

@@ -49,6 +49,9 @@ type Status struct {
 	// Skipped: entries of the primary the last successful pass could not read (the rest
 	// was applied); rsync's exit code 23.
 	Skipped []Skip `json:"skipped,omitempty"`
+	// Notify is how changes are noticed: "inotify" (lbagent sync serve on the primary) or
+	// "polling: <why>".
+	Notify  string `json:"notify"`
 	Warning string `json:"warning,omitempty"` // what Check reports, "" when fine
 }
 
@@ -99,11 +102,17 @@ func (w *Worker) Run(ctx context.Context) error {
 			fails = 0
 		}
 		t := time.NewTimer(retryWait(w.cfg.Interval, fails, err))
+		wake := w.syncer.Wake()
+		if fails > 0 {
+			wake = nil // after a failure the back-off holds, notices or not
+		}
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
 		case <-t.C:
+		case <-wake:
+			t.Stop()
 		}
 	}
 }
@@ -217,6 +226,7 @@ func (w *Worker) Status() Status {
 	w.mu.Unlock()
 	st.Refused = append([]Refusal(nil), st.Refused...)
 	st.Skipped = append([]Skip(nil), st.Skipped...)
+	st.Notify = w.syncer.notify.State()
 	if st.LastSuccess != nil {
 		age := now.Sub(*st.LastSuccess).Seconds()
 		st.AgeSeconds = &age

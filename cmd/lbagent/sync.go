@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -137,12 +139,39 @@ could not read were skipped (as rsync).`,
 	f.DurationVar(&cfg.MaxAgeWarning, "max-age-warning", def.MaxAgeWarning, "status warns when the last success is older  [max-age-warning]")
 	f.IntVar(&cfg.Parallel, "parallel", def.Parallel, "files and directories fetched at the same time  [parallel]")
 	f.DurationVar(&cfg.FullScan, "full-scan-interval", def.FullScan, "time between full listings of the primary; between them only changed directories are listed, so a file rewritten in place (not renamed) is seen within this  [full-scan-interval]")
+	f.StringVar(&cfg.ServeCommand, "serve-command", def.ServeCommand, "run on the primary over the SSH connection for change notices (inotify), so a change arrives at once; \"\" or a primary without lbagent: poll every --interval  [serve-command]")
 	f.StringVar(&cfg.StateDir, "state-dir", def.StateDir, "lbagent's own files (lock, intent journal, racy set), outside the target; systemd's StateDirectory  [state-dir]")
 	f.Float64Var(&cfg.SpaceReserve, "space-reserve", def.SpaceReserve, "percent of the target's filesystem a pass never fills: a pass that would is refused before downloading  [space-reserve]")
 	f.BoolVar(&cfg.PreserveSpecialBits, "preserve-special-bits", false, "keep setuid, setgid and sticky bits (dropped by default, as the guide's rsync as xroad)  [preserve-special-bits]")
 	f.BoolVar(&cfg.NumericOwners, "numeric-owners", false, "as root, keep owners by number (default: by the primary's user and group names)  [numeric-owners]")
 	logs.register(cmd)
+	cmd.AddCommand(newSyncServeCmd())
 	return cmd
+}
+
+func newSyncServeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve SOURCE [EXCLUDE...]",
+		Short: "On the primary: write change notices for SOURCE (started by the secondaries over SSH)",
+		Long: `lbagent sync serve watches SOURCE on the primary with inotify and writes one line per
+changed path to stdout, so a secondary's "lbagent sync" (which starts it over its SSH
+connection, as serve-command) runs a pass at once instead of at its next interval. It reads
+no file and writes nothing; it ends when stdin or stdout closes (the SSH session ends).
+EXCLUDE patterns are the secondary's excludes (no notices for them).`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			defer stop()
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go func() { _, _ = io.Copy(io.Discard, cmd.InOrStdin()); cancel() }()
+			var ex []string
+			if len(args) > 1 {
+				ex = args[1:]
+			}
+			return sync.Serve(ctx, args[0], ex, cmd.OutOrStdout())
+		},
+	}
 }
 
 // applySyncFlags copies every flag the user set over the file's configuration.
@@ -169,6 +198,7 @@ func applySyncFlags(cmd *cobra.Command, file *sync.Config, flags sync.Config) {
 	set("parallel", func() { file.Parallel = flags.Parallel })
 	set("full-scan-interval", func() { file.FullScan = flags.FullScan })
 	set("state-dir", func() { file.StateDir = flags.StateDir })
+	set("serve-command", func() { file.ServeCommand = flags.ServeCommand })
 	set("space-reserve", func() { file.SpaceReserve = flags.SpaceReserve })
 	set("preserve-special-bits", func() { file.PreserveSpecialBits = flags.PreserveSpecialBits })
 	set("numeric-owners", func() { file.NumericOwners = flags.NumericOwners })
