@@ -46,6 +46,12 @@ func newApplier(root string, st *state, keepOwner bool) (*applier, error) {
 		return nil, fmt.Errorf("create target: %w", err)
 	}
 	stage := stagingDirFor(root)
+	if sameFS, err := sameDevice(root, filepath.Dir(stage)); err != nil || !sameFS {
+		if err == nil {
+			err = fmt.Errorf("%s is a mount point: the staging area %s would be on another filesystem, so files could not be renamed into place: %w", root, stage, ErrBadTarget)
+		}
+		return nil, err
+	}
 	if err := os.RemoveAll(stage); err != nil {
 		return nil, fmt.Errorf("remove old staging: %w", err)
 	}
@@ -58,6 +64,21 @@ func newApplier(root string, st *state, keepOwner bool) (*applier, error) {
 	}
 	return &applier{root: root, stage: stage, st: st, keepOwner: keepOwner,
 		staged: map[string]string{}, checked: map[string]bool{}}, nil
+}
+
+// sameDevice reports whether a and b are on the same filesystem.
+func sameDevice(a, b string) (bool, error) {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	fb, err := os.Stat(b)
+	if err != nil {
+		return false, err
+	}
+	sa, ok1 := statT(fa)
+	sb, ok2 := statT(fb)
+	return !ok1 || !ok2 || sa.Dev == sb.Dev, nil
 }
 
 // close removes the staging directory (old versions and deleted files go with it).

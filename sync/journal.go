@@ -259,6 +259,13 @@ func recoverTarget(root string, st *state, keepOwner bool) (bool, error) {
 	if j.Target != root || j.Stage != stage {
 		return false, fmt.Errorf("journal %s is for %s, not %s: %w", st.path(journalFile), j.Target, root, ErrUnsafePath)
 	}
+	for _, s := range j.Steps {
+		for _, p := range []string{s.Src, s.Backup} {
+			if p != "" && !strings.HasPrefix(p, stage+"/") {
+				return false, fmt.Errorf("journal %s names %s outside the staging area: %w", st.path(journalFile), p, ErrUnsafePath)
+			}
+		}
+	}
 	a := &applier{root: root, stage: stage, st: st, keepOwner: keepOwner, checked: map[string]bool{}}
 	if j.Back {
 		for k := len(j.Steps) - 1; k >= 0; k-- {
