@@ -34,6 +34,11 @@ type applier struct {
 	st        *state
 	keepOwner bool
 
+	// fsyncEach: a small pass makes its files durable one by one (fsync of each staged file,
+	// then of the directories and entries it changed) instead of with syncfs, which
+	// would also flush everything else written on the filesystem (PostgreSQL, logs).
+	fsyncEach bool
+
 	staged  map[string]string // rel path -> staged file or symlink
 	skipped []Skip            // files that could not be read on the primary
 	checked map[string]bool   // directories verified to be real directories
@@ -140,8 +145,12 @@ func (a *applier) stageFiles(ctx context.Context, src fileSource, srcRoot string
 		}
 		a.staged[e.Path] = dst
 	}
-	// One syncfs for the whole staged set instead of an fsync per file: the data is on
-	// disk before anything is renamed into place.
+	// The data is on disk before anything is renamed into place: each file was fsynced
+	// (small passes, then the staging directory, whose entries the journal names), or one
+	// syncfs for the whole set.
+	if a.fsyncEach && len(p.Symlink) == 0 {
+		return syncDir(a.stage)
+	}
 	return syncFS(a.stage)
 }
 
@@ -239,12 +248,15 @@ func (a *applier) fetchOne(src fileSource, remote, dst string, e Entry) (int64, 
 	if err == nil {
 		err = f.Chmod(e.Mode & permBits)
 	}
+	if err == nil {
+		tv := unix.NsecToTimeval(time.Unix(e.Mtime, 0).UnixNano())
+		err = unix.Futimes(int(f.Fd()), []unix.Timeval{tv, tv})
+	}
+	if err == nil && a.fsyncEach {
+		err = f.Sync()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		t := time.Unix(e.Mtime, 0)
-		err = os.Chtimes(dst, t, t)
 	}
 	return n, err
 }
@@ -294,6 +306,9 @@ func (a *applier) path(rel string) (string, error) {
 	}
 	return filepath.Join(a.root, filepath.FromSlash(rel)), nil
 }
+
+// smallPass is the most files a pass fsyncs one by one (see applier.fsyncEach).
+const smallPass = 32
 
 // syncFS flushes the filesystem that holds dir (syncfs(2)).
 func syncFS(dir string) error {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -91,7 +92,39 @@ func (a *applier) commit(p *Plan, local Tree) error {
 		}
 		testHook("step")
 	}
-	return a.finish()
+	return a.finish(a.durablePaths(j.Steps))
+}
+
+// durablePaths lists what a small commit must fsync: the directories whose entries
+// changed, and the entries whose attributes changed. nil means syncfs (a large commit, or
+// one that changed a symlink's owner, which cannot be fsynced).
+func (a *applier) durablePaths(steps []jstep) []string {
+	if !a.fsyncEach {
+		return nil
+	}
+	set := map[string]bool{}
+	for _, s := range steps {
+		dst := filepath.Join(a.root, filepath.FromSlash(s.Path))
+		switch s.Op {
+		case "remove", "place":
+			set[filepath.Dir(dst)] = true
+		case "mkdir":
+			set[filepath.Dir(dst)], set[dst] = true, true
+		case "attrs", "time":
+			if s.Want.Mode&fs.ModeSymlink != 0 {
+				return nil
+			}
+			set[dst] = true
+		}
+	}
+	if len(set) > 2*smallPass {
+		return nil
+	}
+	out := make([]string, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	return out
 }
 
 // rollback undoes steps[:failed+1] after err, recording the change of direction first.
@@ -109,16 +142,26 @@ func (a *applier) rollback(j *journal, failed int, err error) error {
 	if len(rb) > 0 {
 		return fmt.Errorf("%w (rollback incomplete, the next pass retries it: %s)", err, strings.Join(rb, "; "))
 	}
-	if ferr := a.finish(); ferr != nil {
+	if ferr := a.finish(nil); ferr != nil {
 		return fmt.Errorf("%w (rolled back; %v)", err, ferr)
 	}
 	return fmt.Errorf("%w (rolled back)", err)
 }
 
-// finish makes the target durable, then drops the journal.
-func (a *applier) finish() error {
-	if err := syncFS(a.root); err != nil {
-		return err
+// finish makes the target durable (fsync of paths, or syncfs when paths is nil or one
+// cannot be fsynced), then drops the journal.
+func (a *applier) finish(paths []string) error {
+	synced := paths != nil
+	for _, p := range paths {
+		if err := fsyncPath(p); err != nil {
+			synced = false
+			break
+		}
+	}
+	if !synced {
+		if err := syncFS(a.root); err != nil {
+			return err
+		}
 	}
 	testHook("synced")
 	if err := removeDurable(a.st.path(journalFile)); err != nil {
@@ -280,13 +323,23 @@ func recoverTarget(root string, st *state, keepOwner bool) (bool, error) {
 			}
 		}
 	}
-	if err := a.finish(); err != nil {
+	if err := a.finish(nil); err != nil {
 		return true, fmt.Errorf("recover interrupted commit: %w", err)
 	}
 	if err := os.RemoveAll(stage); err != nil {
 		return true, fmt.Errorf("remove staging left by an interrupted pass: %w", err)
 	}
 	return true, nil
+}
+
+// fsyncPath fsyncs a file or directory without following a symlink.
+func fsyncPath(p string) error {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 func exists(p string) bool { _, err := os.Lstat(p); return err == nil }

@@ -217,6 +217,7 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 		stopWatch()
 		return res, err
 	}
+	ap.fsyncEach = len(plan.Fetch)+len(verify) <= smallPass
 	defer func() {
 		if cerr := ap.close(); err == nil && cerr != nil {
 			err = fmt.Errorf("remove staging: %w", cerr)
