@@ -213,7 +213,8 @@ func writeGenerations(t *testing.T, a, b string) {
 
 // A pass killed with SIGKILL at any point leaves, once the next start has recovered, the
 // target equal to the old tree (killed before the journal was written) or the new one
-// (after), file for file, and no staging area or journal behind.
+// (after), file for file, and no staging area or journal behind. The passes go both ways
+// (old to new, new to old), so each kill starts from whichever tree the last one left.
 func TestKillAtEveryPointOfAPass(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kill test: many passes over 3,000 files")
@@ -222,8 +223,10 @@ func TestKillAtEveryPointOfAPass(t *testing.T) {
 	srcA, srcB := r.src, filepath.Join(filepath.Dir(r.src), "primary-b")
 	writeGenerations(t, srcA, srcB)
 	r.cfg.LogFile = ""
-	cfgA, cfgB := r.cfg, r.cfg
+	cfgs := map[bool]Config{false: r.cfg, true: r.cfg} // the tree a pass leads to: false = a, true = b
+	cfgB := cfgs[true]
 	cfgB.Source = srcB + "/"
+	cfgs[true] = cfgB
 
 	pass := func(cfg Config) {
 		t.Helper()
@@ -241,17 +244,19 @@ func TestKillAtEveryPointOfAPass(t *testing.T) {
 	clean.Target = filepath.Join(t.TempDir(), "clean")
 	pass(clean)
 	want := map[bool]map[string]string{true: treeState(t, clean.Target)}
-	pass(cfgA)
+	pass(cfgs[false])
 	want[false] = treeState(t, r.dst)
 	if diffTrees(want[false], want[true]) == "" {
 		t.Fatal("the two generations are the same")
 	}
+	cur := false // the tree the target holds
 
-	b, err := json.Marshal(cfgB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	child := func(at int64) (*exec.Cmd, []byte, error) {
+	// child runs a pass to the other tree in a child process, killed at point at (0 = not).
+	child := func(at int64) ([]byte, error) {
+		b, err := json.Marshal(cfgs[!cur])
+		if err != nil {
+			t.Fatal(err)
+		}
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashEnvConfig+"="+string(b), crashEnvAt+"="+strconv.FormatInt(at, 10))
 		var stderr strings.Builder
@@ -260,45 +265,59 @@ func TestKillAtEveryPointOfAPass(t *testing.T) {
 		if err != nil && stderr.Len() > 0 {
 			err = fmt.Errorf("%w: %s", err, stderr.String())
 		}
-		return cmd, out, err
+		return out, err
 	}
-	// A full pass without a kill counts the points.
-	_, out, err := child(0)
-	if err != nil {
-		t.Fatalf("child pass: %v", err)
+	// A full pass each way without a kill counts the points.
+	points := map[bool]map[string]int64{}
+	for range 2 {
+		out, err := child(0)
+		if err != nil {
+			t.Fatalf("child pass: %v", err)
+		}
+		var p map[string]int64
+		if err := json.Unmarshal(out, &p); err != nil {
+			t.Fatalf("child output %q: %v", out, err)
+		}
+		cur = !cur
+		if got := treeState(t, r.dst); diffTrees(got, want[cur]) != "" {
+			t.Fatalf("uninterrupted pass: %s", diffTrees(got, want[cur]))
+		}
+		if p["fetch"] == 0 || p["journal"] == 0 || p["step"] == 0 || p["total"] < p["journal"]+1000 {
+			t.Fatalf("points = %v; want fetches, a journal and over a thousand steps", p)
+		}
+		points[cur] = p
 	}
-	var points map[string]int64
-	if err := json.Unmarshal(out, &points); err != nil {
-		t.Fatalf("child output %q: %v", out, err)
+	// Kill points each way: during the download, at the journal, spread over the commit
+	// steps, after the final syncfs and after the journal is removed (staging still there).
+	at := map[bool][]int64{}
+	for to, p := range points {
+		j, total := p["journal"], p["total"]
+		at[to] = []int64{1, j / 2, j - 1, j, j + 1}
+		for i := int64(1); i <= 9; i++ {
+			at[to] = append(at[to], j+1+i*(total-j-3)/10)
+		}
+		at[to] = append(at[to], p["synced"], p["cleared"])
 	}
-	if got := treeState(t, r.dst); diffTrees(got, want[true]) != "" {
-		t.Fatalf("uninterrupted pass: %s", diffTrees(got, want[true]))
-	}
-	journalAt, total := points["journal"], points["total"]
-	if points["fetch"] == 0 || journalAt == 0 || points["step"] == 0 || total < journalAt+1000 {
-		t.Fatalf("points = %v; want fetches, a journal and over a thousand steps", points)
-	}
-	// Kill points: during the download, at the journal, spread over the commit steps, after
-	// the final syncfs and after the journal is removed (staging still there).
-	at := []int64{1, journalAt / 2, journalAt - 1, journalAt, journalAt + 1}
-	for i := int64(1); i <= 20; i++ {
-		at = append(at, journalAt+1+i*(total-journalAt-3)/21)
-	}
-	at = append(at, points["synced"], points["cleared"])
 
 	st, err := openState(stateDirFor(r.cfg.StateDir, r.dst))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.close()
-	for _, n := range at {
-		pass(cfgA) // back to the old tree
-		cmd, _, err := child(n)
+	for len(at[true])+len(at[false]) > 0 {
+		to := !cur
+		if len(at[to]) == 0 { // nothing left this way: go over without a kill
+			pass(cfgs[to])
+			cur = to
+			continue
+		}
+		n, p := at[to][0], points[to]
+		at[to] = at[to][1:]
+		_, err := child(n)
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 			t.Fatalf("point %d: child %v; want killed by SIGKILL", n, err)
 		}
-		_ = cmd
 		// What the next start does before it reads the tree.
 		if err := st.tryLock(r.dst); err != nil {
 			t.Fatal(err)
@@ -308,17 +327,19 @@ func TestKillAtEveryPointOfAPass(t *testing.T) {
 		if err != nil {
 			t.Fatalf("point %d: recover: %v", n, err)
 		}
-		isNew := n >= journalAt
-		got := treeState(t, r.dst)
-		if d := diffTrees(got, want[isNew]); d != "" {
-			t.Errorf("point %d of %d (journal at %d, replayed %v): target is not the %s tree: %s",
-				n, total, journalAt, replayed, map[bool]string{true: "new", false: "old"}[isNew], d)
+		if n >= p["journal"] {
+			cur = to
 		}
-		if replayed != (n >= journalAt && n < points["cleared"]) {
-			t.Errorf("point %d: journal replayed = %v", n, replayed)
+		name := map[bool]string{true: "b", false: "a"}
+		if d := diffTrees(treeState(t, r.dst), want[cur]); d != "" {
+			t.Errorf("to %s, point %d of %d (journal at %d, replayed %v): target is not tree %s: %s",
+				name[to], n, p["total"], p["journal"], replayed, name[cur], d)
+		}
+		if replayed != (n >= p["journal"] && n < p["cleared"]) {
+			t.Errorf("to %s, point %d: journal replayed = %v", name[to], n, replayed)
 		}
 		if exists(stagingDirFor(r.dst)) || exists(st.path(journalFile)) {
-			t.Errorf("point %d: staging or journal left after recovery", n)
+			t.Errorf("to %s, point %d: staging or journal left after recovery", name[to], n)
 		}
 	}
 }
