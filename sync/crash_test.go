@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,9 @@ import (
 const (
 	crashEnvConfig = "LBKIT_SYNC_CRASH_CONFIG"
 	crashEnvAt     = "LBKIT_SYNC_CRASH_AT"
+	// crashEnvBlock names a path of the target where a directory appears right after the
+	// journal is written, so the commit fails there and rolls back.
+	crashEnvBlock = "LBKIT_SYNC_CRASH_BLOCK"
 )
 
 func TestMain(m *testing.M) {
@@ -55,7 +59,11 @@ func crashChild(cfgJSON, atStr string) int {
 	var n atomic.Int64
 	var mu = make(chan struct{}, 1)
 	kinds := map[string]int64{}
+	block := os.Getenv(crashEnvBlock)
 	testHook = func(kind string) {
+		if kind == "journal" && block != "" {
+			_ = os.MkdirAll(filepath.Join(cfg.Target, block, "blocker"), 0o755)
+		}
 		i := n.Add(1)
 		if i == at {
 			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
@@ -74,6 +82,9 @@ func crashChild(cfgJSON, atStr string) int {
 	}
 	defer s.Close()
 	if _, err := s.Pass(context.Background()); err != nil {
+		kinds["total"] = n.Load()
+		b, _ := json.Marshal(kinds)
+		fmt.Println(string(b))
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -189,6 +200,7 @@ func writeGenerations(t *testing.T, a, b string) {
 	}
 	put(a, "d08/sub", "a file that becomes a directory's place", 0o644, t0)
 	put(b, "d08/sub/x", "dir now", 0o644, t0.Add(time.Hour))
+	put(b, "d29/zz-new.ini", "new in an old directory", 0o644, t0.Add(time.Hour))
 	for f := range 300 {
 		put(b, fmt.Sprintf("new/n%03d.ini", f), fmt.Sprintf("brand new %d", f), 0o644, t0.Add(time.Hour))
 	}
@@ -340,6 +352,96 @@ func TestKillAtEveryPointOfAPass(t *testing.T) {
 		}
 		if exists(stagingDirFor(r.dst)) || exists(st.path(journalFile)) {
 			t.Errorf("to %s, point %d: staging or journal left after recovery", name[to], n)
+		}
+	}
+}
+
+// A commit that fails half way is rolled back to the old tree; a kill during that rollback
+// is finished by the next start (the journal says "back"), again to the old tree.
+func TestFailedCommitRollsBackAlsoAcrossKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kill test")
+	}
+	r := newRig(t)
+	srcB := filepath.Join(filepath.Dir(r.src), "primary-b")
+	writeGenerations(t, r.src, srcB)
+	r.cfg.LogFile = ""
+	cfgB := r.cfg
+	cfgB.Source = srcB + "/"
+	s, err := NewSyncer(r.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	old := treeState(t, r.dst)
+	// A new file in an old directory, placed late in the commit: a directory appears there
+	// after the journal.
+	const block = "d29/zz-new.ini"
+	b, err := json.Marshal(cfgB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := func(at int64) ([]byte, error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), crashEnvConfig+"="+string(b), crashEnvAt+"="+strconv.FormatInt(at, 10), crashEnvBlock+"="+block)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil && stderr.Len() > 0 {
+			err = fmt.Errorf("%w: %s", err, stderr.String())
+		}
+		return out, err
+	}
+	unblock := func() { // the blocker goes, and its directory's time is the old tree's again
+		if err := os.RemoveAll(filepath.Join(r.dst, block)); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Unix(1_700_000_000, 0)
+		if err := os.Chtimes(filepath.Join(r.dst, "d29"), t0, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := child(0)
+	if err == nil || !strings.Contains(err.Error(), "is a directory (rolled back)") {
+		t.Fatalf("blocked commit: %v; want a rolled-back failure", err)
+	}
+	unblock()
+	if d := diffTrees(treeState(t, r.dst), old); d != "" {
+		t.Fatalf("after the rolled-back commit: %s", d)
+	}
+	var points map[string]int64
+	if err := json.Unmarshal(bytes.TrimSpace(out), &points); err != nil || points["back"] == 0 {
+		t.Fatalf("child points %q, %v; want rollback steps", out, err)
+	}
+	st, err := openState(stateDirFor(r.cfg.StateDir, r.dst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	back, total := points["back"], points["total"]
+	for _, n := range []int64{back, back + 1, back + (total-back)/4, (back + total) / 2, total - (total-back)/4, total - 1} {
+		_, err := child(n)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("point %d: child %v; want killed by SIGKILL", n, err)
+		}
+		if err := st.tryLock(r.dst); err != nil {
+			t.Fatal(err)
+		}
+		replayed, err := recoverTarget(r.dst, st, os.Geteuid() == 0)
+		st.unlock()
+		if err != nil || !replayed {
+			t.Fatalf("point %d: recover = %v, %v; want the rollback finished", n, replayed, err)
+		}
+		unblock()
+		if d := diffTrees(treeState(t, r.dst), old); d != "" {
+			t.Errorf("killed during the rollback at point %d of %d: not the old tree: %s", n, total, d)
+		}
+		if exists(stagingDirFor(r.dst)) || exists(st.path(journalFile)) {
+			t.Errorf("point %d: staging or journal left after recovery", n)
 		}
 	}
 }

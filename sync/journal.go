@@ -43,6 +43,7 @@ type jstep struct {
 	// place: where the old version is kept (a hard link) while the commit runs.
 	Backup string `json:"backup,omitempty"`
 	HadOld bool   `json:"had_old,omitempty"`
+	Ino    uint64 `json:"ino,omitempty"` // place: the staged file's inode (what undo may remove)
 	Want   Entry  `json:"want"` // mkdir, attrs, time
 	Have   Entry  `json:"have"` // attrs, time: the old values
 	Mode   bool   `json:"mode,omitempty"`
@@ -66,7 +67,7 @@ func (a *applier) steps(p *Plan, local Tree) []jstep {
 	}
 	for i, e := range append(append([]Entry{}, p.Fetch...), p.Symlink...) {
 		l, ok := local[e.Path]
-		out = append(out, jstep{Op: "place", Path: e.Path, Src: a.staged[e.Path],
+		out = append(out, jstep{Op: "place", Path: e.Path, Src: a.staged[e.Path], Ino: inode(a.staged[e.Path]),
 			Backup: filepath.Join(a.stage, "old", "p"+strconv.Itoa(i)), HadOld: ok && !l.Mode.IsDir() && !removed[e.Path]})
 	}
 	for _, c := range p.Attrs {
@@ -127,17 +128,16 @@ func (a *applier) durablePaths(steps []jstep) []string {
 	return out
 }
 
-// rollback undoes steps[:failed+1] after err, recording the change of direction first.
+// rollback undoes the commit after err (at step failed), recording the change of
+// direction first.
 func (a *applier) rollback(j *journal, failed int, err error) error {
 	j.Back = true
 	if jerr := a.writeJournal(j); jerr != nil {
 		return fmt.Errorf("%w (not rolled back: %v; the next pass completes the commit)", err, jerr)
 	}
 	var rb []string
-	for k := failed; k >= 0; k-- {
-		if uerr := a.backward(j.Steps[k]); uerr != nil {
-			rb = append(rb, uerr.Error())
-		}
+	for _, uerr := range a.undo(j.Steps) {
+		rb = append(rb, uerr.Error())
 	}
 	if len(rb) > 0 {
 		return fmt.Errorf("%w (rollback incomplete, the next pass retries it: %s)", err, strings.Join(rb, "; "))
@@ -146,6 +146,29 @@ func (a *applier) rollback(j *journal, failed int, err error) error {
 		return fmt.Errorf("%w (rolled back; %v)", err, ferr)
 	}
 	return fmt.Errorf("%w (rolled back)", err)
+}
+
+// undo undoes every step, done or not (undoing a step that never ran changes nothing):
+// in reverse order, then the directories' times, which the other undone steps move.
+func (a *applier) undo(steps []jstep) []error {
+	var errs []error
+	for k := len(steps) - 1; k >= 0; k-- {
+		if steps[k].Op == "time" {
+			continue
+		}
+		if err := a.backward(steps[k]); err != nil {
+			errs = append(errs, err)
+		}
+		testHook("back")
+	}
+	for _, s := range steps {
+		if s.Op == "time" {
+			if err := a.backward(s); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errs
 }
 
 // finish makes the target durable (fsync of paths, or syncfs when paths is nil or one
@@ -236,10 +259,10 @@ func (a *applier) forward(s jstep) error {
 func (a *applier) backward(s jstep) error {
 	dst, err := a.path(s.Path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // its parent is gone: a new directory's content, undone with it
-		}
-		return err
+		// Its parent is gone or is no directory (any more): a new directory's content,
+		// undone with it, or a file's place that an earlier undo gave back to the file.
+		// Nothing of this step can be in the tree; nothing is written.
+		return nil
 	}
 	switch s.Op {
 	case "remove":
@@ -249,6 +272,9 @@ func (a *applier) backward(s jstep) error {
 			}
 		}
 	case "mkdir":
+		if !isDir(dst) {
+			return nil // gone, or the old file is back in its place
+		}
 		if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove new directory %s: %w", s.Path, err)
 		}
@@ -258,7 +284,9 @@ func (a *applier) backward(s jstep) error {
 			if err := os.Rename(s.Backup, dst); err != nil {
 				return fmt.Errorf("restore %s: %w", s.Path, err)
 			}
-		case !s.HadOld && !exists(s.Src):
+		case !s.HadOld && !exists(s.Src) && inode(dst) == s.Ino && s.Ino != 0:
+			// Only the file this commit placed (an old entry given back by an earlier
+			// undo has another inode).
 			if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("remove new %s: %w", s.Path, err)
 			}
@@ -311,10 +339,8 @@ func recoverTarget(root string, st *state, keepOwner bool) (bool, error) {
 	}
 	a := &applier{root: root, stage: stage, st: st, keepOwner: keepOwner, checked: map[string]bool{}}
 	if j.Back {
-		for k := len(j.Steps) - 1; k >= 0; k-- {
-			if err := a.backward(j.Steps[k]); err != nil {
-				return true, fmt.Errorf("recover (roll back) interrupted commit: %w", err)
-			}
+		if errs := a.undo(j.Steps); len(errs) > 0 {
+			return true, fmt.Errorf("recover (roll back) interrupted commit: %w", errors.Join(errs...))
 		}
 	} else {
 		for _, s := range j.Steps {
@@ -340,6 +366,18 @@ func fsyncPath(p string) error {
 	}
 	defer f.Close()
 	return f.Sync()
+}
+
+// inode is p's inode number (0 when it cannot be read); p is not followed.
+func inode(p string) uint64 {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return 0
+	}
+	if st, ok := statT(fi); ok {
+		return st.Ino
+	}
+	return 0
 }
 
 func exists(p string) bool { _, err := os.Lstat(p); return err == nil }
