@@ -44,8 +44,8 @@ type jstep struct {
 	Backup string `json:"backup,omitempty"`
 	HadOld bool   `json:"had_old,omitempty"`
 	Ino    uint64 `json:"ino,omitempty"` // place: the staged file's inode (what undo may remove)
-	Want   Entry  `json:"want"` // mkdir, attrs, time
-	Have   Entry  `json:"have"` // attrs, time: the old values
+	Want   Entry  `json:"want"`          // mkdir, attrs, time
+	Have   Entry  `json:"have"`          // attrs, time: the old values
 	Mode   bool   `json:"mode,omitempty"`
 	Own    bool   `json:"own,omitempty"`
 }
