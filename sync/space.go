@@ -1,7 +1,10 @@
 package sync
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -12,8 +15,15 @@ import (
 // files' size once.
 func checkSpace(dir string, files []Entry, reservePct float64) error {
 	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return fmt.Errorf("free space of %s: %w", dir, err)
+	for { // the nearest existing directory (a first pass creates the target)
+		err := unix.Statfs(dir, &st)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) || dir == filepath.Dir(dir) {
+			return fmt.Errorf("free space of %s: %w", dir, err)
+		}
+		dir = filepath.Dir(dir)
 	}
 	bs := max(int64(st.Bsize), 1)
 	var need int64
