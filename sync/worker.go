@@ -113,7 +113,35 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-t.C:
 		case <-wake:
 			t.Stop()
+			settle(ctx, wake)
 		}
+	}
+}
+
+// A change notice usually comes in a burst (a rewrite in place: truncate, then write; an
+// editor: write, chmod, rename): the pass waits until noticeQuiet passes without one, at
+// most noticeMaxWait, so one pass takes the whole burst.
+const (
+	noticeQuiet   = 10 * time.Millisecond
+	noticeMaxWait = 50 * time.Millisecond
+)
+
+func settle(ctx context.Context, wake <-chan struct{}) {
+	limit := time.NewTimer(noticeMaxWait)
+	defer limit.Stop()
+	for {
+		quiet := time.NewTimer(noticeQuiet)
+		select {
+		case <-wake:
+			quiet.Stop()
+			continue
+		case <-quiet.C:
+		case <-limit.C:
+			quiet.Stop()
+		case <-ctx.Done():
+			quiet.Stop()
+		}
+		return
 	}
 }
 
