@@ -99,35 +99,42 @@ func startServe(client *ssh.Client, command, source string, excludes []string, t
 		sess.Close()
 		return fmt.Errorf("start %q: %w", command, err)
 	}
-	r := bufio.NewReader(out)
-	ready := make(chan error, 1)
-	go func() {
-		line, err := r.ReadString('\n')
-		if err == nil && strings.TrimSpace(line) != ServeReady {
-			err = fmt.Errorf("unexpected first line %q", strings.TrimSpace(line))
-		}
-		if errors.Is(err, io.EOF) {
-			err = errors.New("exited without a ready line (no lbagent on the primary?)")
-			if werr := sess.Wait(); werr != nil {
-				err = fmt.Errorf("%w: %v", err, werr)
-			}
-		}
-		ready <- err
-	}()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case err = <-ready:
-	case <-t.C:
-		err = fmt.Errorf("no ready line within %s", timeout)
-	}
-	if err != nil {
-		sess.Close()
-		return fmt.Errorf("%s: %w", command, err)
-	}
-	n.setState("inotify")
+	// The pass does not wait for serve: the ready line (or the reason there is none) is
+	// awaited here, in the background, at most timeout.
+	n.setState("polling: waiting for " + command)
 	go func() {
 		defer sess.Close()
+		r := bufio.NewReader(out)
+		ready := make(chan error, 1)
+		go func() {
+			line, err := r.ReadString('\n')
+			if err == nil && strings.TrimSpace(line) != ServeReady {
+				err = fmt.Errorf("unexpected first line %q", truncate(strings.TrimSpace(line), 80))
+			}
+			if errors.Is(err, io.EOF) {
+				err = errors.New("exited without a ready line (no lbagent on the primary?)")
+				if werr := sess.Wait(); werr != nil {
+					err = fmt.Errorf("%w: %v", err, werr)
+				}
+			}
+			ready <- err
+		}()
+		t := time.NewTimer(timeout)
+		var err error
+		select {
+		case err = <-ready:
+		case <-t.C:
+			err = fmt.Errorf("no ready line within %s", timeout)
+		}
+		t.Stop()
+		if err != nil {
+			n.setState("polling: " + command + ": " + err.Error())
+			return
+		}
+		n.setState("inotify")
+		// A change between the pass's listing and the ready line sent no notice: one
+		// pass lists everything again.
+		n.add("")
 		for {
 			line, err := r.ReadString('\n')
 			if err != nil {
@@ -142,4 +149,11 @@ func startServe(client *ssh.Client, command, source string, excludes []string, t
 		}
 	}()
 	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }
