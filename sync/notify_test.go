@@ -87,3 +87,22 @@ func TestNoServeOnPrimaryFallsBackToPolling(t *testing.T) {
 		t.Errorf("a.ini = %q; want %q by polling", got, "22")
 	}
 }
+
+func TestSafetyInterval(t *testing.T) {
+	r := newRig(t)
+	r.cfg.Interval, r.cfg.FullScan = time.Second, 10*time.Second
+	w := r.worker(t)
+	if got := w.safetyInterval(); got != time.Second {
+		t.Errorf("polling: %s; want the interval", got)
+	}
+	w.syncer.notify.setState("inotify")
+	if got := w.safetyInterval(); got != 10*time.Second {
+		t.Errorf("with change notices: %s; want the full-scan interval", got)
+	}
+	r.cfg.Interval = time.Minute
+	w2 := r.worker(t)
+	w2.syncer.notify.setState("inotify")
+	if got := w2.safetyInterval(); got != time.Minute {
+		t.Errorf("with change notices and a long interval: %s; want the interval", got)
+	}
+}

@@ -101,7 +101,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		} else {
 			fails = 0
 		}
-		t := time.NewTimer(retryWait(w.cfg.Interval, fails, err))
+		t := time.NewTimer(retryWait(w.safetyInterval(), fails, err))
 		wake := w.syncer.Wake()
 		if fails > 0 {
 			wake = nil // after a failure the back-off holds, notices or not
@@ -116,6 +116,17 @@ func (w *Worker) Run(ctx context.Context) error {
 			settle(ctx, wake)
 		}
 	}
+}
+
+// safetyInterval is the time between passes without a notice: the interval, or while
+// change notices arrive (lbagent sync serve on the primary) the full-scan interval, as
+// every change then wakes the worker itself and the periodic pass, a full listing, is
+// only the safety net.
+func (w *Worker) safetyInterval() time.Duration {
+	if w.syncer.notify.State() == "inotify" {
+		return max(w.cfg.Interval, w.syncer.cfg.FullScan)
+	}
+	return w.cfg.Interval
 }
 
 // A change notice usually comes in a burst (a rewrite in place: truncate, then write; an
