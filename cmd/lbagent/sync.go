@@ -38,8 +38,10 @@ func newSyncCmd() *cobra.Command {
 		Long: `lbagent sync copies the primary's /etc/xroad/ to this secondary over SSH and SFTP, the
 job the X-Road load-balancer guide gives to "rsync -e ssh" and a systemd timer.
 
-Without --once it keeps one SSH connection open and runs a pass every --interval (1 s), so
-a change on the primary reaches this node in about a second. "lbagent run" runs the same
+Without --once it keeps one SSH connection open. Where lbagent is installed on the primary
+too, it starts "lbagent sync serve" there over that connection and runs a pass as soon as
+a change is noticed (inotify), otherwise every --full-scan-interval; without it, it runs a
+pass every --interval (1 s), so a change reaches this node in about a second. "lbagent run" runs the same
 worker on secondaries; run this command instead only where the daemon does not run.
 
 Each pass lists the primary's tree (between full listings every --full-scan-interval,
@@ -133,7 +135,7 @@ could not read were skipped (as rsync).`,
 	f.StringArrayVar(&cfg.Excludes, "exclude", nil, "rsync-style exclude PATTERN, repeatable; replaces the defaults ("+fmt.Sprint(sync.DefaultExcludes)+") when given  [exclude]")
 	f.StringVar(&cfg.PauseFile, "pause-file", def.PauseFile, "no pass runs while this file exists  [pause-file]")
 	f.StringVar(&cfg.LogFile, "log-file", def.LogFile, "rsync --log-file style record of the passes (\"\" = none)  [log-file]")
-	f.DurationVar(&cfg.Interval, "interval", def.Interval, "time between passes  [interval]")
+	f.DurationVar(&cfg.Interval, "interval", def.Interval, "time between passes while polling; with change notices from the primary a pass runs on each notice, otherwise every --full-scan-interval  [interval]")
 	f.DurationVar(&cfg.ConnectTimeout, "connect-timeout", def.ConnectTimeout, "TCP connect and SSH handshake timeout  [connect-timeout]")
 	f.DurationVar(&cfg.IOTimeout, "io-timeout", def.IOTimeout, "a pass fails when no data arrives for this long  [io-timeout]")
 	f.DurationVar(&cfg.MaxAgeWarning, "max-age-warning", def.MaxAgeWarning, "status warns when the last success is older  [max-age-warning]")
