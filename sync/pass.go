@@ -37,6 +37,10 @@ type Skip struct {
 	Reason string `json:"reason"`
 }
 
+// notifiedFullScans: while change notices arrive, a full listing of the primary runs every
+// this many full-scan intervals (a minute by default) instead of every one.
+const notifiedFullScans = 6
+
 // fullLocalWalk bounds how long local edits made in place can go unnoticed.
 const fullLocalWalk = time.Minute
 
@@ -164,6 +168,12 @@ func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
 		}
 	}
 	hints := s.notify.take()
+	// With change notices, the periodic passes are the safety net: the whole tree is listed
+	// every notifiedFullScans full-scan intervals, the passes in between check directories.
+	s.remote.fullEvery = s.cfg.FullScan
+	if s.notify.State() == "inotify" {
+		s.remote.fullEvery = notifiedFullScans * s.cfg.FullScan
+	}
 	sess := s.sess
 	read0, sent0 := sess.conn.read.Load(), sess.conn.written.Load()
 	defer func() {

@@ -120,8 +120,8 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // safetyInterval is the time between passes without a notice: the interval, or while
 // change notices arrive (lbagent sync serve on the primary) the full-scan interval, as
-// every change then wakes the worker itself and the periodic pass, a full listing, is
-// only the safety net.
+// every change then wakes the worker itself and the periodic pass (checking directories,
+// a full listing every minute) is only the safety net.
 func (w *Worker) safetyInterval() time.Duration {
 	if w.syncer.notify.State() == "inotify" {
 		return max(w.cfg.Interval, w.syncer.cfg.FullScan)
