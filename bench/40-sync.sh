@@ -113,9 +113,13 @@ rsync_server_ms=$(ms $((s1 - s0)) 20)
 # Idle CPU of the kept-connection worker (1 s interval), both ends, per second of wall time:
 # with change notices ("lbagent sync serve" on the primary, the default) and polling only.
 idle_cpu() { # $1 = extra flags; sets idle_passes, lb_client_ms, lb_server_ms, idle_wall, notify
+  # Earlier sessions (rsync, --once) first end and are reaped: their CPU would otherwise land
+  # in the listener's counters inside the window.
+  for _ in $(seq 100); do [ -z "$(pgrep -P "$sshd_pid")" ] && break; sleep 0.1; done
   $LB --interval 1s --log-level debug $1 2>"$tmp/worker.log" &
   worker_pid=$!
   for _ in $(seq 200); do grep -q "no changes" "$tmp/worker.log" 2>/dev/null && break; sleep 0.1; done
+  sleep 3 # the start is over (serve's ready line and the pass after it), idle from here
   local n0 n1 w0 w1 s0 s1 t0 t1
   n0=$(grep -c "no changes" "$tmp/worker.log"); w0=$(proc_ticks $worker_pid); s0=$(server_ticks); t0=$(date +%s%N)
   sleep $window
