@@ -228,7 +228,8 @@ target = %s/
 interval = 200ms
 pause-file = %s
 log-file = %s
-`, sshd.Addr, sshd.User, sshd.ClientKeyPath, sshd.KnownHostsPath, primaryDir, target, pauseFile, filepath.Join(base, "sync.log"))
+state-dir = %s
+`, sshd.Addr, sshd.User, sshd.ClientKeyPath, sshd.KnownHostsPath, primaryDir, target, pauseFile, filepath.Join(base, "sync.log"), filepath.Join(base, "state"))
 	// failure-ttl stays at X-Road's 30 s: "Config sync status" must follow the worker's state
 	// (paused, then not) at the sync interval, not at the failure cache time of X-Road's checks.
 	lbagentINI := "[lbagent]\nsuccess-ttl = 200ms\n\n[agent-check]\nlisten = off\n"

@@ -17,6 +17,7 @@ pkgs=(
   hyperfine              # command timing for make bench
   socat                  # fork-per-connection agent baseline in make bench
   procps                 # ps/pkill used by scripts
+  systemd                # systemd-analyze verify of the shipped units (cmd/lbagent tests)
   ca-certificates
 )
 

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	gosync "sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -24,66 +23,72 @@ type fileSource interface {
 }
 
 // applier carries out a Plan on the target directory in two phases. Stage: every new or
-// changed file and symlink is written under <target>/.lbagent-sync/pass-*/ (same
-// filesystem), fsynced and given its final mode, owner and time; nothing visible changes.
-// Commit: renames into place, with an undo log, so an error rolls every step back.
+// changed file and symlink is written to the staging area (a sibling of the target on the
+// same filesystem), given its final mode, owner and time and flushed with syncfs; nothing
+// visible changes. Commit: the intent journal is written and fsynced in the state
+// directory, then the steps run (journal.go); a crash at any point is completed by the
+// next pass before it reads the tree, an error is rolled back.
 type applier struct {
 	root      string // cleaned target
 	stage     string // this pass's staging directory
+	st        *state
 	keepOwner bool
-	lock      *os.File
+
+	// fsyncEach: a small pass makes its files durable one by one (fsync of each staged file,
+	// then of the directories and entries it changed) instead of with syncfs, which
+	// would also flush everything else written on the filesystem (PostgreSQL, logs).
+	fsyncEach bool
 
 	staged  map[string]string // rel path -> staged file or symlink
+	skipped []Skip            // files that could not be read on the primary
 	checked map[string]bool   // directories verified to be real directories
-	undo    []func() error
-	touched map[string]bool // directories to fsync after commit
 }
 
-// errLocked: another pass (another lbagent process) works on the same target.
-var errLocked = errors.New("another sync is running on this target")
-
-// newApplier locks the target and creates a fresh staging directory, removing any left
-// behind by an interrupted process.
-func newApplier(root string, keepOwner bool) (*applier, error) {
+// newApplier creates a fresh staging directory next to the target (removing one left
+// behind by an interrupted process). The caller holds the state's lock.
+func newApplier(root string, st *state, keepOwner bool) (*applier, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("create target: %w", err)
 	}
-	work := filepath.Join(root, stagingName)
-	if fi, err := os.Lstat(work); err == nil && !fi.IsDir() {
-		return nil, fmt.Errorf("%s is not a directory: %w", work, ErrUnsafePath)
+	stage := stagingDirFor(root)
+	if sameFS, err := sameDevice(root, filepath.Dir(stage)); err != nil || !sameFS {
+		if err == nil {
+			err = fmt.Errorf("%s is a mount point: the staging area %s would be on another filesystem, so files could not be renamed into place: %w", root, stage, ErrBadTarget)
+		}
+		return nil, err
 	}
-	if err := os.MkdirAll(work, 0o700); err != nil {
-		return nil, fmt.Errorf("create staging: %w", err)
+	if err := os.RemoveAll(stage); err != nil {
+		return nil, fmt.Errorf("remove old staging: %w", err)
 	}
-	lock, err := os.OpenFile(filepath.Join(work, "lock"), os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open lock: %w", err)
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("%s: %w", root, errLocked)
-	}
-	old, _ := filepath.Glob(filepath.Join(work, "pass-*"))
-	for _, o := range old {
-		_ = os.RemoveAll(o)
-	}
-	stage, err := os.MkdirTemp(work, "pass-")
+	err := os.Mkdir(stage, 0o700)
 	if err == nil {
 		err = os.Mkdir(filepath.Join(stage, "old"), 0o700)
 	}
 	if err != nil {
-		lock.Close()
 		return nil, fmt.Errorf("create staging: %w", err)
 	}
-	return &applier{root: root, stage: stage, keepOwner: keepOwner, lock: lock,
-		staged: map[string]string{}, checked: map[string]bool{}, touched: map[string]bool{}}, nil
+	return &applier{root: root, stage: stage, st: st, keepOwner: keepOwner,
+		staged: map[string]string{}, checked: map[string]bool{}}, nil
+}
+
+// sameDevice reports whether a and b are on the same filesystem.
+func sameDevice(a, b string) (bool, error) {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	fb, err := os.Stat(b)
+	if err != nil {
+		return false, err
+	}
+	sa, ok1 := statT(fa)
+	sb, ok2 := statT(fb)
+	return !ok1 || !ok2 || sa.Dev == sb.Dev, nil
 }
 
 // close removes the staging directory (old versions and deleted files go with it).
 func (a *applier) close() error {
-	err := os.RemoveAll(a.stage)
-	a.lock.Close()
-	return err
+	return os.RemoveAll(a.stage)
 }
 
 // verify fetches the racy files into the staging directory (parallel at a time) and
@@ -127,6 +132,7 @@ func (a *applier) stageFiles(ctx context.Context, src fileSource, srcRoot string
 	if err != nil {
 		return err
 	}
+	p.drop(a.skipped)
 	for i, e := range p.Symlink {
 		dst := filepath.Join(a.stage, "l"+strconv.Itoa(i))
 		if err := os.Symlink(e.Link, dst); err != nil {
@@ -139,8 +145,12 @@ func (a *applier) stageFiles(ctx context.Context, src fileSource, srcRoot string
 		}
 		a.staged[e.Path] = dst
 	}
-	// One syncfs for the whole staged set instead of an fsync per file: the data is on
-	// disk before anything is renamed into place.
+	// The data is on disk before anything is renamed into place: each file was fsynced
+	// (small passes, then the staging directory, whose entries the journal names), or one
+	// syncfs for the whole set.
+	if a.fsyncEach && len(p.Symlink) == 0 {
+		return syncDir(a.stage)
+	}
 	return syncFS(a.stage)
 }
 
@@ -163,10 +173,21 @@ func (a *applier) fetchAll(ctx context.Context, src fileSource, srcRoot string, 
 				n, err := a.fetchOne(src, path.Join(srcRoot, e.Path), dst, e)
 				mu.Lock()
 				*received += n
+				var re *remoteReadError
+				if errors.As(err, &re) && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission)) {
+					// Unreadable or vanished on the primary: skipped, the rest goes on (rsync's
+					// exit code 23). The local copy, if any, stays as it is.
+					_ = os.Remove(dst)
+					a.skipped = append(a.skipped, Skip{Path: e.Path, Reason: re.err.Error()})
+					err = nil
+					mu.Unlock()
+					continue
+				}
 				if err != nil && firstErr == nil {
 					firstErr = fmt.Errorf("fetch %s: %w", e.Path, err)
 				}
 				if err == nil {
+					testHook("fetch")
 					if err := done(e, dst); err != nil && firstErr == nil {
 						firstErr = err
 					}
@@ -192,144 +213,52 @@ func (a *applier) fetchAll(ctx context.Context, src fileSource, srcRoot string, 
 	return ctx.Err()
 }
 
+// remoteReadError is an error of the primary's side (open or read), apart from the
+// local ones (writing the staged copy).
+type remoteReadError struct{ err error }
+
+func (e *remoteReadError) Error() string { return e.err.Error() }
+func (e *remoteReadError) Unwrap() error { return e.err }
+
+// taggedReader marks its read errors as the primary's.
+type taggedReader struct{ r io.Reader }
+
+func (t taggedReader) Read(b []byte) (int, error) {
+	n, err := t.r.Read(b)
+	if err != nil && err != io.EOF {
+		err = &remoteReadError{err}
+	}
+	return n, err
+}
+
 func (a *applier) fetchOne(src fileSource, remote, dst string, e Entry) (int64, error) {
 	rf, err := src.Open(remote)
 	if err != nil {
-		return 0, err
+		return 0, &remoteReadError{err}
 	}
 	defer rf.Close()
 	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return 0, err
 	}
-	n, err := io.Copy(f, rf)
+	n, err := io.Copy(f, taggedReader{rf})
 	if err == nil && a.keepOwner {
 		err = f.Chown(int(e.UID), int(e.GID)) // before chmod: chown clears setuid bits
 	}
 	if err == nil {
 		err = f.Chmod(e.Mode & permBits)
 	}
+	if err == nil {
+		tv := unix.NsecToTimeval(time.Unix(e.Mtime, 0).UnixNano())
+		err = unix.Futimes(int(f.Fd()), []unix.Timeval{tv, tv})
+	}
+	if err == nil && a.fsyncEach {
+		err = f.Sync()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		t := time.Unix(e.Mtime, 0)
-		err = os.Chtimes(dst, t, t)
-	}
 	return n, err
-}
-
-// commit moves the staged set into place. On error every step already taken is undone
-// in reverse order and the error says whether the rollback was clean.
-func (a *applier) commit(p *Plan) error {
-	if err := a.commitSteps(p); err != nil {
-		var rb []string
-		for i := len(a.undo) - 1; i >= 0; i-- {
-			if uerr := a.undo[i](); uerr != nil {
-				rb = append(rb, uerr.Error())
-			}
-		}
-		if len(rb) > 0 {
-			return fmt.Errorf("%w (rollback incomplete: %s)", err, strings.Join(rb, "; "))
-		}
-		return fmt.Errorf("%w (rolled back)", err)
-	}
-	for d := range a.touched {
-		_ = syncDir(d)
-	}
-	return nil
-}
-
-func (a *applier) commitSteps(p *Plan) error {
-	for i, e := range p.Remove {
-		dst, err := a.path(e.Path)
-		if err != nil {
-			return err
-		}
-		trash := filepath.Join(a.stage, "old", "r"+strconv.Itoa(i))
-		if err := os.Rename(dst, trash); err != nil {
-			return fmt.Errorf("delete %s: %w", e.Path, err)
-		}
-		a.undo = append(a.undo, func() error { return os.Rename(trash, dst) })
-		a.touched[filepath.Dir(dst)] = true
-	}
-	for _, e := range p.Mkdir {
-		dst, err := a.path(e.Path)
-		if err != nil {
-			return err
-		}
-		if err := os.Mkdir(dst, 0o700); err != nil {
-			return fmt.Errorf("mkdir %s: %w", e.Path, err)
-		}
-		a.undo = append(a.undo, func() error { return os.Remove(dst) })
-		a.touched[filepath.Dir(dst)] = true
-		if err := a.setAttrs(dst, e, true, true); err != nil {
-			return err
-		}
-	}
-	for i, e := range append(append([]Entry{}, p.Fetch...), p.Symlink...) {
-		if err := a.place(i, e); err != nil {
-			return err
-		}
-	}
-	for _, c := range p.Attrs {
-		dst, err := a.path(c.want.Path)
-		if err != nil {
-			return err
-		}
-		have := c.have
-		a.undo = append(a.undo, func() error { return a.setAttrs(dst, have, c.mode, c.own) })
-		if err := a.setAttrs(dst, c.want, c.mode, c.own); err != nil {
-			return err
-		}
-	}
-	for _, d := range p.Dirs {
-		dst, err := a.path(d.Path)
-		if err != nil {
-			return err
-		}
-		fi, err := os.Lstat(dst)
-		if err != nil {
-			return fmt.Errorf("set time of %s: %w", d.Path, err)
-		}
-		old := fi.ModTime()
-		t := time.Unix(d.Mtime, 0)
-		if err := os.Chtimes(dst, t, t); err != nil {
-			return fmt.Errorf("set time of %s: %w", d.Path, err)
-		}
-		a.undo = append(a.undo, func() error { return os.Chtimes(dst, old, old) })
-	}
-	return nil
-}
-
-// place renames one staged file or symlink over its destination, keeping the old version
-// (a hard link in the staging directory) for the undo log.
-func (a *applier) place(i int, e Entry) error {
-	dst, err := a.path(e.Path)
-	if err != nil {
-		return err
-	}
-	src := a.staged[e.Path]
-	backup := ""
-	if fi, err := os.Lstat(dst); err == nil {
-		if fi.IsDir() {
-			return fmt.Errorf("replace %s: is a directory", e.Path)
-		}
-		backup = filepath.Join(a.stage, "old", "p"+strconv.Itoa(i))
-		if err := os.Link(dst, backup); err != nil {
-			return fmt.Errorf("keep old %s: %w", e.Path, err)
-		}
-	}
-	if err := os.Rename(src, dst); err != nil {
-		return fmt.Errorf("rename %s into place: %w", e.Path, err)
-	}
-	if backup != "" {
-		a.undo = append(a.undo, func() error { return os.Rename(backup, dst) })
-	} else {
-		a.undo = append(a.undo, func() error { return os.Remove(dst) })
-	}
-	a.touched[filepath.Dir(dst)] = true
-	return nil
 }
 
 // setAttrs gives dst the entry's owner (own) and permissions (mode); symlinks have no mode.
@@ -360,9 +289,6 @@ func (a *applier) path(rel string) (string, error) {
 			return "", fmt.Errorf("%q: %w", rel, ErrUnsafePath)
 		}
 	}
-	if parts[0] == stagingName {
-		return "", fmt.Errorf("%q: %w", rel, ErrUnsafePath)
-	}
 	dir := a.root
 	for _, part := range parts[:len(parts)-1] {
 		dir = filepath.Join(dir, part)
@@ -380,6 +306,9 @@ func (a *applier) path(rel string) (string, error) {
 	}
 	return filepath.Join(a.root, filepath.FromSlash(rel)), nil
 }
+
+// smallPass is the most files a pass fsyncs one by one (see applier.fsyncEach).
+const smallPass = 32
 
 // syncFS flushes the filesystem that holds dir (syncfs(2)).
 func syncFS(dir string) error {

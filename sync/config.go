@@ -36,6 +36,21 @@ type Config struct {
 	// lists only directories whose mtime moved, so a file rewritten in place (no rename)
 	// or chmod-ed is seen within FullScan; one replaced by rename within Interval.
 	FullScan time.Duration
+	// StateDir holds this package's own files (lock, intent journal, racy set) outside the
+	// target, in a subdirectory named after the target.
+	StateDir string
+	// SpaceReserve is the percentage of the target filesystem that a pass never uses: a
+	// pass whose downloads would not fit above it is refused before anything is fetched.
+	SpaceReserve float64
+	// PreserveSpecialBits keeps setuid, setgid and sticky bits (dropped by default, as the
+	// guide's rsync running as xroad does).
+	PreserveSpecialBits bool
+	// NumericOwners keeps owners by number when running as root (default: by name, as
+	// the primary's user and group names resolve on this node).
+	NumericOwners bool
+	// ServeCommand is run on the primary over the SSH connection for change notices
+	// (`lbagent sync serve`, inotify); "" = poll only. A primary without it is polled.
+	ServeCommand string
 }
 
 // Defaults for a secondary set up as in the X-Road load-balancer guide.
@@ -51,6 +66,9 @@ const (
 	DefaultMaxAgeWarning = 5 * time.Minute
 	DefaultParallel      = 16
 	DefaultFullScan      = 10 * time.Second
+	DefaultStateDir      = "/var/lib/lbagent/sync"
+	DefaultSpaceReserve  = 5.0 // percent
+	DefaultServeCommand  = "lbagent sync serve"
 )
 
 // DefaultIdentities are tried in order when Identity is empty (the xroad user's keys).
@@ -63,7 +81,8 @@ func DefaultConfig() Config {
 		Interval: DefaultInterval, Excludes: append([]string(nil), DefaultExcludes...),
 		PauseFile: DefaultPauseFile, LogFile: DefaultLogFile, ConnectTimeout: DefaultConnect,
 		IOTimeout: DefaultIO, MaxAgeWarning: DefaultMaxAgeWarning, Parallel: DefaultParallel,
-		FullScan: DefaultFullScan,
+		FullScan: DefaultFullScan, StateDir: DefaultStateDir, SpaceReserve: DefaultSpaceReserve,
+		ServeCommand: DefaultServeCommand,
 	}
 }
 
@@ -133,6 +152,16 @@ func (c *Config) set(key, v string) error {
 		c.MaxAgeWarning, err = parseDuration(v)
 	case "full-scan-interval":
 		c.FullScan, err = parseDuration(v)
+	case "state-dir":
+		c.StateDir = v
+	case "space-reserve":
+		c.SpaceReserve, err = parsePercent(v)
+	case "preserve-special-bits":
+		c.PreserveSpecialBits, err = parseBool(v)
+	case "serve-command":
+		c.ServeCommand = v
+	case "numeric-owners":
+		c.NumericOwners, err = parseBool(v)
 	case "parallel":
 		c.Parallel, err = strconv.Atoi(v)
 		if err != nil || c.Parallel < 1 {
@@ -154,6 +183,15 @@ func parseDuration(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a positive duration (like 1s, 500ms or 60): %w", v, ErrConfig)
 	}
 	return d, nil
+}
+
+// parsePercent takes "5", "5%" or "2.5%" (0 to 50).
+func parsePercent(v string) (float64, error) {
+	n, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
+	if err != nil || n < 0 || n > 50 {
+		return 0, fmt.Errorf("%q is not a percentage from 0 to 50: %w", v, ErrConfig)
+	}
+	return n, nil
 }
 
 func parseBool(v string) (bool, error) {
@@ -197,6 +235,15 @@ func (c Config) Validate() error {
 	if _, err := cleanTarget(c.Target); err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
+	if !filepath.IsAbs(c.StateDir) {
+		return fmt.Errorf("state-dir: %q is not an absolute path: %w", c.StateDir, ErrConfig)
+	}
+	if t, _ := cleanTarget(c.Target); within(filepath.Clean(c.StateDir), t) || within(t, filepath.Clean(c.StateDir)) {
+		return fmt.Errorf("state-dir: %q overlaps the target %q (the target holds only the primary's files): %w", c.StateDir, c.Target, ErrConfig)
+	}
+	if c.SpaceReserve < 0 || c.SpaceReserve > 50 {
+		return fmt.Errorf("space-reserve: %v is not a percentage from 0 to 50: %w", c.SpaceReserve, ErrConfig)
+	}
 	if _, err := NewExcludes(c.Excludes); err != nil {
 		return fmt.Errorf("exclude: %w", err)
 	}
@@ -236,6 +283,11 @@ func cleanTarget(t string) (string, error) {
 		return "", fmt.Errorf("refusing to sync into %q: %w", t, ErrBadTarget)
 	}
 	return c, nil
+}
+
+// within reports whether p is dir or lies below it (both cleaned).
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, dir+"/")
 }
 
 // identity returns the key file to use.

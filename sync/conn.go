@@ -25,6 +25,8 @@ type session struct {
 	conn *meteredConn
 	// timedOut is set when the I/O watchdog closed the connection.
 	timedOut atomic.Bool
+	// ids maps the primary's owners to this node's (loaded at the first pass).
+	ids *idMap
 }
 
 func (s *session) close() {

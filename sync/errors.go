@@ -19,6 +19,9 @@ var (
 	ErrBadTarget = errors.New("bad target directory")
 	// ErrBadPattern: an exclude pattern cannot be compiled.
 	ErrBadPattern = errors.New("bad exclude pattern")
+	// ErrNoSpace: the pass's downloads do not fit on the target's filesystem above the
+	// reserve; nothing was fetched.
+	ErrNoSpace = errors.New("not enough free space")
 	// ErrConfig: a configuration value is invalid.
 	ErrConfig = errors.New("invalid configuration")
 )

@@ -36,7 +36,7 @@ func (l *passLog) pass(now time.Time, r Result, err error) error {
 		return nil
 	}
 	var b strings.Builder
-	idle := err == nil && len(r.Items) == 0 && len(r.Refused) == 0
+	idle := err == nil && len(r.Items) == 0 && len(r.Refused) == 0 && len(r.Skipped) == 0 && !r.Recovered
 	if idle {
 		if l.idlePasses == 0 {
 			l.idleSince = r.Start
@@ -50,20 +50,29 @@ func (l *passLog) pass(now time.Time, r Result, err error) error {
 	}
 	l.flushIdle(&b, now, r)
 	p := l.prefix(r.Start)
+	if r.Recovered {
+		b.WriteString(p + "completed a commit interrupted by a crash (intent journal replayed)\n")
+	}
 	b.WriteString(p + "receiving file list\n")
 	for _, f := range r.Refused {
-		b.WriteString(p + "refused " + f.Path + ": " + f.Reason + "\n")
+		b.WriteString(p + "refused " + escapeName(f.Path) + ": " + escapeName(f.Reason) + "\n")
+	}
+	for _, f := range r.Skipped {
+		b.WriteString(p + "skipped " + escapeName(f.Path) + ": " + escapeName(f.Reason) + "\n")
 	}
 	for _, it := range r.Items {
 		b.WriteString(p + it.String() + "\n")
 	}
 	p = l.prefix(now)
 	if err != nil {
-		fmt.Fprintf(&b, "%ssync error: %v; nothing was changed\n", p, err)
+		fmt.Fprintf(&b, "%ssync error: %s; nothing was changed\n", p, escapeName(err.Error()))
 	} else {
 		fmt.Fprintf(&b, "%ssent %s bytes  received %s bytes  total size %s\n", p,
 			thousands(r.NetSent), thousands(r.NetRead), thousands(r.Total))
 		fmt.Fprintf(&b, "%s%d changes in %.3fs (%d files on the primary)\n", p, r.Changes, r.Duration.Seconds(), r.Files)
+		if len(r.Skipped) > 0 {
+			fmt.Fprintf(&b, "%ssync error: some files were not transferred (%d skipped, see above) (code 23)\n", p, len(r.Skipped))
+		}
 	}
 	return l.write(b.String())
 }
@@ -98,6 +107,32 @@ func (l *passLog) write(s string) error {
 		return fmt.Errorf("sync log: %w", err)
 	}
 	return nil
+}
+
+// escapeName writes a name for a one-line log entry as rsync does: a byte that is not
+// printable ASCII (a newline, a control character, invalid or non-ASCII UTF-8) and the
+// backslash that could start such an escape become \#ooo (octal), so a name from the
+// primary can never start a line of its own.
+func escapeName(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '\\' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '\\' {
+			fmt.Fprintf(&b, "\\#%03o", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // thousands formats n with commas, as rsync prints byte counts.

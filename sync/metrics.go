@@ -27,12 +27,14 @@ var (
 	descDuration = prometheus.NewDesc("lbagent_sync_last_pass_duration_seconds",
 		"Duration of the last pass.", nil, nil)
 	descRefused = prometheus.NewDesc("lbagent_sync_refused_entries",
-		"Entries on the primary refused by the last pass as unsafe (symlinks leaving the tree).", nil, nil)
+		"Entries on the primary refused by the last pass as unsafe (symlinks leaving the tree, special files).", nil, nil)
+	descSkipped = prometheus.NewDesc("lbagent_sync_skipped_entries",
+		"Files on the primary the last successful pass could not read (skipped; the rest was applied).", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLastSuccess, descAge, descPaused, descConnected, descPasses,
-		descChanged, descLastChanged, descReceived, descDuration, descRefused} {
+		descChanged, descLastChanged, descReceived, descDuration, descRefused, descSkipped} {
 		ch <- d
 	}
 }
@@ -66,6 +68,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	cnt(descReceived, float64(m.received))
 	g(descDuration, m.lastDuration.Seconds())
 	g(descRefused, float64(len(st.Refused)))
+	g(descSkipped, float64(len(st.Skipped)))
 }
 
 func b2f(b bool) float64 {

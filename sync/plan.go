@@ -17,12 +17,12 @@ type Item struct {
 
 // String renders the item like rsync's --log-file does.
 func (it Item) String() string {
-	name := it.Path
+	name := escapeName(it.Path)
 	if it.Dir {
 		name += "/"
 	}
 	if it.Link != "" {
-		name += " -> " + it.Link
+		name += " -> " + escapeName(it.Link)
 	}
 	return it.Code + strings.Repeat(" ", max(0, 11-len(it.Code))) + " " + name
 }
@@ -71,6 +71,31 @@ func (p *Plan) Changes() int {
 	return n
 }
 
+// drop removes skipped files from the plan (they are neither fetched nor reported).
+func (p *Plan) drop(skipped []Skip) {
+	if len(skipped) == 0 {
+		return
+	}
+	gone := map[string]bool{}
+	for _, s := range skipped {
+		gone[s.Path] = true
+	}
+	fetch := p.Fetch[:0]
+	for _, e := range p.Fetch {
+		if !gone[e.Path] {
+			fetch = append(fetch, e)
+		}
+	}
+	p.Fetch = fetch
+	items := p.Items[:0]
+	for _, it := range p.Items {
+		if !gone[it.Path] || it.Dir {
+			items = append(items, it)
+		}
+	}
+	p.Items = items
+}
+
 // FetchBytes is the total size of the files to download.
 func (p *Plan) FetchBytes() int64 {
 	var n int64
@@ -90,6 +115,11 @@ func makePlan(remote, local Tree, keepOwner bool, differs map[string]bool) *Plan
 	replaced := map[string]bool{} // local entries removed because their type changed
 	for _, rel := range remote.sortedPaths() {
 		r := remote[rel]
+		if !supported(r.Mode) {
+			p.Refused = append(p.Refused, Refusal{Path: rel, Reason: "special file (" + typeName(r.Mode) + ") not copied"})
+			refused[rel] = true
+			continue
+		}
 		if r.Mode&fs.ModeSymlink != 0 {
 			if why := unsafeLink(rel, r.Link); why != "" {
 				p.Refused = append(p.Refused, Refusal{Path: rel, Reason: why})
@@ -256,6 +286,21 @@ func itemCode(yx string, c, s, t bool, r, l Entry, keepOwner bool) string {
 	flag(6, keepOwner && r.UID != l.UID, 'o')
 	flag(7, keepOwner && r.GID != l.GID, 'g')
 	return string(b)
+}
+
+// typeName names a file type that is not copied.
+func typeName(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	}
+	return "unknown type " + m.Type().String()
 }
 
 // unsafeLink explains why a symlink at rel pointing to target would lead out of the tree

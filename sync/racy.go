@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -27,7 +26,7 @@ import (
 // pass read its content after its last second had ended, so any later write moves its
 // time.
 //
-// The racy set is kept in <target>/.lbagent-sync/racy (NUL-separated paths) so that
+// The racy set is kept in the state directory's racy file (NUL-separated paths) so that
 // the next process (the worker after `lbagent sync --once` at boot) checks it too.
 //
 // racyWindow covers the one-second resolution plus the difference between the primary's
@@ -35,7 +34,7 @@ import (
 // SFTP gives no cheap way to read the primary's clock without writing there.
 const racyWindow = remoteSettle
 
-// racyFile holds the racy set between processes, inside the staging directory.
+// racyFile holds the racy set between processes, in the state directory.
 const racyFile = "racy"
 
 // isRacy reports whether a file with mtime m (seconds) seen by a pass that started at
@@ -79,9 +78,10 @@ func sameSet(a, b map[string]bool) bool {
 	return true
 }
 
-// loadRacy reads the racy set a previous process left in the target (empty when none).
-func loadRacy(target string) (map[string]bool, error) {
-	b, err := os.ReadFile(filepath.Join(target, stagingName, racyFile))
+// loadRacy reads the racy set a previous process left in the state directory (empty
+// when none).
+func loadRacy(st *state) (map[string]bool, error) {
+	b, err := os.ReadFile(st.path(racyFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]bool{}, nil
 	}
@@ -97,15 +97,8 @@ func loadRacy(target string) (map[string]bool, error) {
 	return out, nil
 }
 
-// saveRacy replaces the target's racy file (write, fsync, rename).
-func saveRacy(target string, set map[string]bool) error {
-	work := filepath.Join(target, stagingName)
-	if fi, err := os.Lstat(work); err == nil && !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory: %w", work, ErrUnsafePath)
-	}
-	if err := os.MkdirAll(work, 0o700); err != nil {
-		return fmt.Errorf("save racy set: %w", err)
-	}
+// saveRacy replaces the racy file of the state directory.
+func saveRacy(st *state, set map[string]bool) error {
 	paths := make([]string, 0, len(set))
 	for rel := range set {
 		paths = append(paths, rel)
@@ -115,22 +108,7 @@ func saveRacy(target string, set map[string]bool) error {
 	for _, rel := range paths {
 		b.WriteString(rel + "\x00")
 	}
-	tmp := filepath.Join(work, racyFile+".new")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return fmt.Errorf("save racy set: %w", err)
-	}
-	_, err = f.Write(b.Bytes())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(work, racyFile))
-	}
-	if err != nil {
+	if err := writeDurable(st.path(racyFile), b.Bytes()); err != nil {
 		return fmt.Errorf("save racy set: %w", err)
 	}
 	return nil

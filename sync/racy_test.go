@@ -142,7 +142,7 @@ func TestRacySetSurvivesANewProcess(t *testing.T) {
 	if res := r.once(t, w); res.Verified != 0 || len(res.Items) != 0 {
 		t.Errorf("next pass: verified %d, items %q; want an idle pass", res.Verified, codes(res.Items))
 	}
-	b, err := os.ReadFile(filepath.Join(r.dst, stagingName, racyFile))
+	b, err := os.ReadFile(filepath.Join(stateDirFor(r.cfg.StateDir, r.dst), racyFile))
 	if err != nil || len(b) != 0 {
 		t.Errorf("racy file after the file settled = %q, %v; want empty", b, err)
 	}

@@ -55,8 +55,11 @@ type listStats struct {
 // the cached tree with the directories that changed listed again and the racy files
 // stat-ed again. The returned tree must not be modified. On error the cache is dropped
 // (the next pass lists everything).
-func (c *remoteCache) list(ctx context.Context, fsys remoteFS, root string, ex *Excludes, parallel int, now time.Time, racy map[string]bool) (Tree, listStats, error) {
-	t, st, err := c.update(ctx, fsys, root, ex, parallel, now, racy)
+//
+// hints are paths the primary reported changed (notify.go): their directories are listed
+// again whatever their time says (a file rewritten in place moves no directory's time).
+func (c *remoteCache) list(ctx context.Context, fsys remoteFS, root string, ex *Excludes, parallel int, now time.Time, racy map[string]bool, hints ...string) (Tree, listStats, error) {
+	t, st, err := c.update(ctx, fsys, root, ex, parallel, now, racy, hints)
 	if err != nil {
 		c.invalidate()
 		return nil, st, err
@@ -64,7 +67,7 @@ func (c *remoteCache) list(ctx context.Context, fsys remoteFS, root string, ex *
 	return t, st, nil
 }
 
-func (c *remoteCache) update(ctx context.Context, fsys remoteFS, root string, ex *Excludes, parallel int, now time.Time, racy map[string]bool) (Tree, listStats, error) {
+func (c *remoteCache) update(ctx context.Context, fsys remoteFS, root string, ex *Excludes, parallel int, now time.Time, racy map[string]bool, hints []string) (Tree, listStats, error) {
 	sec := now.Unix()
 	if c.tree == nil || now.Sub(c.full) >= c.fullEvery || now.Before(c.full) {
 		fi, err := fsys.Stat(root)
@@ -132,6 +135,19 @@ func (c *remoteCache) update(ctx context.Context, fsys remoteFS, root string, ex
 			if e, old := entryFromRemote(rel, fi), c.tree[rel]; e != old {
 				attrs[rel] = e
 			}
+		}
+	}
+	for _, h := range hints {
+		// The nearest known directory holding the changed path ("" = the top).
+		d := parentDir(h)
+		for d != "" {
+			if _, ok := c.dirs[d]; ok {
+				break
+			}
+			d = parentDir(d)
+		}
+		if _, ok := dirty[d]; !ok {
+			dirty[d] = mtimeOf(seen[d])
 		}
 	}
 	if len(dirty) == 0 && len(attrs) == 0 {

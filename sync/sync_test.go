@@ -24,7 +24,12 @@ type rig struct {
 
 func newRig(t testing.TB) *rig {
 	t.Helper()
-	s := testenv.NewSSHD(t, testenv.SSHDOptions{})
+	return newRigOpts(t, testenv.SSHDOptions{})
+}
+
+func newRigOpts(t testing.TB, opts testenv.SSHDOptions) *rig {
+	t.Helper()
+	s := testenv.NewSSHD(t, opts)
 	dir := t.TempDir()
 	r := &rig{sshd: s, src: filepath.Join(dir, "primary"), dst: filepath.Join(dir, "secondary")}
 	if err := os.MkdirAll(r.src, 0o755); err != nil {
@@ -36,6 +41,7 @@ func newRig(t testing.TB) *rig {
 	r.cfg.Source, r.cfg.Target = r.src+"/", r.dst+"/"
 	r.cfg.PauseFile = filepath.Join(dir, "sync-disabled")
 	r.cfg.LogFile = filepath.Join(dir, "sync.log")
+	r.cfg.StateDir = filepath.Join(dir, "state")
 	return r
 }
 
@@ -128,8 +134,6 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
-
-func exists(p string) bool { _, err := os.Lstat(p); return err == nil }
 
 func codes(items []Item) []string {
 	var out []string
@@ -234,7 +238,7 @@ func TestSyncNewChangedDeletedExcluded(t *testing.T) {
 	if fi, _ := os.Stat(filepath.Join(r.dst, "conf.d/local.ini")); fi.Mode().Perm() != 0o600 {
 		t.Errorf("local.ini mode = %v; want -rw-------", fi.Mode().Perm())
 	}
-	if exists(filepath.Join(r.dst, stagingName, "pass-")) {
+	if exists(stagingDirFor(r.dst)) {
 		t.Errorf("staging left behind")
 	}
 	// The whole synced part of the tree is identical, times and owners included.

@@ -29,16 +29,14 @@ type Entry struct {
 // Tree maps relative paths to entries.
 type Tree map[string]Entry
 
-// stagingName is this package's working directory inside the target; it is never listed,
-// copied or deleted as part of the tree.
-const stagingName = ".lbagent-sync"
-
 // validName reports whether a directory entry name can be used as one path component.
 func validName(name string) bool {
 	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
 }
 
 // supported reports whether the entry type is copied: files, directories and symlinks.
+// Others (named pipes, sockets, devices) are kept in the remote tree and refused by
+// makePlan, so they are reported.
 func supported(m fs.FileMode) bool {
 	return m.IsRegular() || m.IsDir() || m&fs.ModeSymlink != 0
 }
@@ -57,9 +55,6 @@ func listLocal(root string, ex *Excludes) (Tree, error) {
 			return nil
 		}
 		rel := filepath.ToSlash(p[len(root)+1:])
-		if rel == stagingName {
-			return filepath.SkipDir
-		}
 		if ex.Match(rel, d.IsDir()) {
 			if d.IsDir() {
 				return filepath.SkipDir
@@ -150,7 +145,7 @@ func walkRemote(ctx context.Context, c remoteFS, root string, tops []string, ex 
 				return
 			}
 			r := path.Join(rel, name)
-			if r == stagingName || ex.Match(r, fi.IsDir()) || !supported(fi.Mode()) {
+			if ex.Match(r, fi.IsDir()) {
 				continue
 			}
 			e := entryFromRemote(r, fi)

@@ -79,7 +79,7 @@ func TestApplierPathRefusesEscapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := &applier{root: root, checked: map[string]bool{}}
-	for _, rel := range []string{"../x", "/etc/passwd", "a/../../x", "a//b", "./a", "link/file", stagingName + "/x", ""} {
+	for _, rel := range []string{"../x", "/etc/passwd", "a/../../x", "a//b", "./a", "link/file", ""} {
 		if _, err := a.path(rel); err == nil {
 			t.Errorf("path(%q) accepted; want refusal", rel)
 		}

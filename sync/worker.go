@@ -46,7 +46,13 @@ type Status struct {
 	Passes          uint64     `json:"passes"`
 	Failures        uint64     `json:"failures"`
 	Refused         []Refusal  `json:"refused,omitempty"`
-	Warning         string     `json:"warning,omitempty"` // what Check reports, "" when fine
+	// Skipped: entries of the primary the last successful pass could not read (the rest
+	// was applied); rsync's exit code 23.
+	Skipped []Skip `json:"skipped,omitempty"`
+	// Notify is how changes are noticed: "inotify" (lbagent sync serve on the primary) or
+	// "polling: <why>".
+	Notify  string `json:"notify"`
+	Warning string `json:"warning,omitempty"` // what Check reports, "" when fine
 }
 
 // Worker runs passes every Interval over one kept SSH connection, honours the pause file,
@@ -90,24 +96,87 @@ func (w *Worker) Run(ctx context.Context) error {
 	fails := 0
 	for {
 		_, err := w.Once(ctx)
-		wait := w.cfg.Interval
 		if err != nil && !errors.Is(err, ErrPaused) {
 			fails++
-			for i := 1; i < fails && wait < 30*time.Second; i++ {
-				wait *= 2
-			}
-			wait = min(wait, max(30*time.Second, w.cfg.Interval))
 		} else {
 			fails = 0
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(retryWait(w.safetyInterval(), fails, err))
+		wake := w.syncer.Wake()
+		if fails > 0 {
+			wake = nil // after a failure the back-off holds, notices or not
+		}
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
 		case <-t.C:
+		case <-wake:
+			t.Stop()
+			settle(ctx, wake)
 		}
 	}
+}
+
+// safetyInterval is the time between passes without a notice: the interval, or while
+// change notices arrive (lbagent sync serve on the primary) the full-scan interval, as
+// every change then wakes the worker itself and the periodic pass (checking directories,
+// a full listing every minute) is only the safety net.
+func (w *Worker) safetyInterval() time.Duration {
+	if w.syncer.notify.State() == "inotify" {
+		return max(w.cfg.Interval, w.syncer.cfg.FullScan)
+	}
+	return w.cfg.Interval
+}
+
+// A change notice usually comes in a burst (a rewrite in place: truncate, then write; an
+// editor: write, chmod, rename): the pass waits until noticeQuiet passes without one, at
+// most noticeMaxWait, so one pass takes the whole burst.
+const (
+	noticeQuiet   = 10 * time.Millisecond
+	noticeMaxWait = 50 * time.Millisecond
+)
+
+func settle(ctx context.Context, wake <-chan struct{}) {
+	limit := time.NewTimer(noticeMaxWait)
+	defer limit.Stop()
+	for {
+		quiet := time.NewTimer(noticeQuiet)
+		select {
+		case <-wake:
+			quiet.Stop()
+			continue
+		case <-quiet.C:
+		case <-limit.C:
+			quiet.Stop()
+		case <-ctx.Done():
+			quiet.Stop()
+		}
+		return
+	}
+}
+
+// Backoff after failures: doubling from the interval up to maxBackoff; a pass refused for
+// lack of space waits noSpaceBackoff (freeing space takes an operator).
+const (
+	maxBackoff     = 30 * time.Second
+	noSpaceBackoff = 10 * time.Minute
+)
+
+// retryWait is the time before the next pass after fails failures in a row (err is the
+// last pass's error).
+func retryWait(interval time.Duration, fails int, err error) time.Duration {
+	if fails == 0 {
+		return interval
+	}
+	if errors.Is(err, ErrNoSpace) {
+		return max(noSpaceBackoff, interval)
+	}
+	wait := interval
+	for i := 1; i < fails && wait < maxBackoff; i++ {
+		wait *= 2
+	}
+	return min(wait, max(maxBackoff, interval))
 }
 
 // Once runs one pass unless the pause file exists (then it returns ErrPaused), and
@@ -137,6 +206,7 @@ func (w *Worker) Once(ctx context.Context) (Result, error) {
 		w.st.Passes++
 		w.st.FilesChanged = res.Changes
 		w.st.Refused = res.Refused
+		w.st.Skipped = res.Skipped
 		w.m.ok++
 		w.m.changed += int64(res.Changes)
 		w.m.received += res.Received
@@ -151,7 +221,7 @@ func (w *Worker) Once(ctx context.Context) (Result, error) {
 	switch {
 	case err != nil:
 		w.report(Event{Kind: EventError, Result: res, Err: err})
-	case len(res.Items) > 0 || len(res.Refused) > 0:
+	case len(res.Items) > 0 || len(res.Refused) > 0 || len(res.Skipped) > 0 || res.Recovered:
 		w.report(Event{Kind: EventPass, Result: res})
 	default:
 		w.report(Event{Kind: EventIdle, Result: res})
@@ -194,6 +264,8 @@ func (w *Worker) Status() Status {
 	now := w.now()
 	w.mu.Unlock()
 	st.Refused = append([]Refusal(nil), st.Refused...)
+	st.Skipped = append([]Skip(nil), st.Skipped...)
+	st.Notify = w.syncer.notify.State()
 	if st.LastSuccess != nil {
 		age := now.Sub(*st.LastSuccess).Seconds()
 		st.AgeSeconds = &age
@@ -221,6 +293,9 @@ func (w *Worker) check(st Status, now time.Time) error {
 	if st.Paused {
 		return fmt.Errorf("Config sync is paused (%s exists)", st.PauseFile)
 	}
+	if n := len(st.Skipped); n > 0 && st.LastError == "" {
+		return fmt.Errorf("Config sync skipped %d unreadable file(s) on the primary, first %s: %s", n, escapeName(st.Skipped[0].Path), st.Skipped[0].Reason)
+	}
 	if w.cfg.MaxAgeWarning <= 0 {
 		return nil
 	}
@@ -240,6 +315,11 @@ func (w *Worker) check(st Status, now time.Time) error {
 	}
 	return nil
 }
+
+// Recover completes a commit that a crashed process left on the target (and removes its
+// staging area) before anything reads the tree; every pass does the same first. It
+// reports whether a journal was replayed.
+func (w *Worker) Recover() (bool, error) { return w.syncer.Recover() }
 
 // Close drops the SSH connection (Run does this itself when it returns).
 func (w *Worker) Close() error { return w.syncer.Close() }

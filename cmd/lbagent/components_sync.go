@@ -29,6 +29,15 @@ func configSync(cfg agent.Config, log zerologLogger) (*agent.Component, wiring, 
 		return nil, nil, err
 	}
 	w.Report = syncReporter(log, scfg)
+	// Before the checks read /etc/xroad: complete a commit a crash interrupted.
+	recoverFirst := func(*agent.Agent) error {
+		if done, err := w.Recover(); err != nil {
+			log.Warn().Str("component", "sync").Err(err).Msg("config sync: completing an interrupted commit failed; the next pass retries")
+		} else if done {
+			log.Warn().Str("component", "sync").Str("target", scfg.Target).Msg("config sync: completed a commit interrupted by a crash")
+		}
+		return nil
+	}
 	return &agent.Component{
 		Name: "sync",
 		// The check only reads the worker's state: re-read it every interval after a pass and
@@ -38,5 +47,5 @@ func configSync(cfg agent.Config, log zerologLogger) (*agent.Component, wiring, 
 		Run:        w.Run,
 		Status:     func() any { return w.Status() },
 		Collectors: []prometheus.Collector{w.Metrics()},
-	}, nil, nil
+	}, recoverFirst, nil
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,12 +19,16 @@ const (
 	syncExitFailed = 1 // the pass failed; nothing was changed on this node
 	syncExitConfig = 2 // bad configuration or flags
 	syncExitPaused = 3 // the pause file exists; no pass ran
+	// syncExitPartial: the pass committed, but files the primary could not read were
+	// skipped (rsync's 23, "partial transfer due to error").
+	syncExitPartial = 23
 )
 
 func newSyncCmd() *cobra.Command {
 	var (
 		xroadDir                      string
 		once, printSystemd, checkOnly bool
+		printLogrotate                bool
 		logs                          logFlags
 		cfg                           sync.Config
 	)
@@ -32,24 +38,31 @@ func newSyncCmd() *cobra.Command {
 		Long: `lbagent sync copies the primary's /etc/xroad/ to this secondary over SSH and SFTP, the
 job the X-Road load-balancer guide gives to "rsync -e ssh" and a systemd timer.
 
-Without --once it keeps one SSH connection open and runs a pass every --interval (1 s), so
-a change on the primary reaches this node in about a second. "lbagent run" runs the same
+Without --once it keeps one SSH connection open. Where lbagent is installed on the primary
+too, it starts "lbagent sync serve" there over that connection and runs a pass as soon as
+a change is noticed (inotify), otherwise every --full-scan-interval; without it, it runs a
+pass every --interval (1 s), so a change reaches this node in about a second. "lbagent run" runs the same
 worker on secondaries; run this command instead only where the daemon does not run.
 
 Each pass lists the primary's tree (between full listings every --full-scan-interval,
 only the directories whose time moved), compares size, modification time, permissions (and
-owner and group when running as root) with this node's, downloads what changed into
-<target>/.lbagent-sync/, and only when every file has arrived renames them into place and
-deletes what the primary no longer has. A pass that fails changes nothing.
+owner and group, by name, when running as root) with this node's, downloads what changed
+into a staging directory beside the target, and only when every file has arrived writes an
+intent journal to --state-dir, renames them into place and deletes what the primary no
+longer has. A pass that fails changes nothing; a pass interrupted by a crash is completed
+by the next one before it reads the tree. Files the primary cannot read are skipped and
+reported; the rest is applied.
 
 Settings come from the [sync] section of <xroad-dir>/conf.d/lbagent.ini, then of
 <xroad-dir>/conf.d/node.ini; every flag below overrides its key (see docs/sync.md).
 
 Exit codes with --once: 0 the pass succeeded, 1 it failed (nothing was changed),
-2 bad configuration, 3 paused (the pause file exists).`,
+2 bad configuration, 3 paused (the pause file exists), 23 applied, but files the primary
+could not read were skipped (as rsync).`,
 		Example: `  lbagent sync --once --primary ss1.example.org
   lbagent sync --once --primary 10.0.0.1 --accept-new-host-key   # record the host key once
-  lbagent sync --print-systemd > /etc/systemd/system/lbagent-sync.service`,
+  lbagent sync --print-systemd > /etc/systemd/system/lbagent-sync.service
+  lbagent sync --print-logrotate > /etc/logrotate.d/lbagent-sync`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if printSystemd {
@@ -57,7 +70,11 @@ Exit codes with --once: 0 the pass succeeded, 1 it failed (nothing was changed),
 				if err != nil {
 					bin = "/usr/bin/lbagent"
 				}
-				fmt.Fprint(cmd.OutOrStdout(), sync.SystemdUnit(bin), "\n", sync.LogrotateSnippet(cfg.LogFile))
+				fmt.Fprint(cmd.OutOrStdout(), sync.SystemdUnit(bin))
+				return nil
+			}
+			if printLogrotate {
+				fmt.Fprint(cmd.OutOrStdout(), sync.LogrotateSnippet(cfg.LogFile))
 				return nil
 			}
 			file, err := sync.LoadConfig(xroadDir)
@@ -88,11 +105,15 @@ Exit codes with --once: 0 the pass succeeded, 1 it failed (nothing was changed),
 				log.Info().Str("primary", file.Primary).Str("target", file.Target).Dur("interval", file.Interval).Msg("config sync started")
 				return w.Run(ctx)
 			}
-			if _, err := w.Once(ctx); err != nil {
+			res, err := w.Once(ctx)
+			if err != nil {
 				if errors.Is(err, sync.ErrPaused) {
 					return &exitError{code: syncExitPaused, err: err}
 				}
 				return &exitError{code: syncExitFailed, err: err}
+			}
+			if n := len(res.Skipped); n > 0 {
+				return &exitError{code: syncExitPartial, err: fmt.Errorf("some files were not transferred: %d skipped (first %q: %s)", n, res.Skipped[0].Path, res.Skipped[0].Reason)}
 			}
 			return nil
 		},
@@ -101,7 +122,8 @@ Exit codes with --once: 0 the pass succeeded, 1 it failed (nothing was changed),
 	f := cmd.Flags()
 	f.StringVar(&xroadDir, "xroad-dir", "/etc/xroad", "X-Road configuration directory holding conf.d/lbagent.ini and conf.d/node.ini")
 	f.BoolVar(&once, "once", false, "run one pass and exit; the exit code tells the outcome")
-	f.BoolVar(&printSystemd, "print-systemd", false, "print a systemd unit for the continuous sync and a logrotate snippet, then exit")
+	f.BoolVar(&printSystemd, "print-systemd", false, "print the systemd unit lbagent-sync.service for the continuous sync, then exit")
+	f.BoolVar(&printLogrotate, "print-logrotate", false, "print the logrotate configuration for --log-file, then exit")
 	f.BoolVar(&checkOnly, "check-config", false, "validate the configuration and flags, then exit")
 	f.StringVar(&cfg.Primary, "primary", "", "primary node's sshd as HOST[:PORT] (port 22 by default)  [primary]")
 	f.StringVar(&cfg.User, "user", def.User, "login user on the primary  [user]")
@@ -113,14 +135,45 @@ Exit codes with --once: 0 the pass succeeded, 1 it failed (nothing was changed),
 	f.StringArrayVar(&cfg.Excludes, "exclude", nil, "rsync-style exclude PATTERN, repeatable; replaces the defaults ("+fmt.Sprint(sync.DefaultExcludes)+") when given  [exclude]")
 	f.StringVar(&cfg.PauseFile, "pause-file", def.PauseFile, "no pass runs while this file exists  [pause-file]")
 	f.StringVar(&cfg.LogFile, "log-file", def.LogFile, "rsync --log-file style record of the passes (\"\" = none)  [log-file]")
-	f.DurationVar(&cfg.Interval, "interval", def.Interval, "time between passes  [interval]")
+	f.DurationVar(&cfg.Interval, "interval", def.Interval, "time between passes while polling; with change notices from the primary a pass runs on each notice, otherwise every --full-scan-interval  [interval]")
 	f.DurationVar(&cfg.ConnectTimeout, "connect-timeout", def.ConnectTimeout, "TCP connect and SSH handshake timeout  [connect-timeout]")
 	f.DurationVar(&cfg.IOTimeout, "io-timeout", def.IOTimeout, "a pass fails when no data arrives for this long  [io-timeout]")
 	f.DurationVar(&cfg.MaxAgeWarning, "max-age-warning", def.MaxAgeWarning, "status warns when the last success is older  [max-age-warning]")
 	f.IntVar(&cfg.Parallel, "parallel", def.Parallel, "files and directories fetched at the same time  [parallel]")
 	f.DurationVar(&cfg.FullScan, "full-scan-interval", def.FullScan, "time between full listings of the primary; between them only changed directories are listed, so a file rewritten in place (not renamed) is seen within this  [full-scan-interval]")
+	f.StringVar(&cfg.ServeCommand, "serve-command", def.ServeCommand, "run on the primary over the SSH connection for change notices (inotify), so a change arrives at once; \"\" or a primary without lbagent: poll every --interval  [serve-command]")
+	f.StringVar(&cfg.StateDir, "state-dir", def.StateDir, "lbagent's own files (lock, intent journal, racy set), outside the target; systemd's StateDirectory  [state-dir]")
+	f.Float64Var(&cfg.SpaceReserve, "space-reserve", def.SpaceReserve, "percent of the target's filesystem a pass never fills: a pass that would is refused before downloading  [space-reserve]")
+	f.BoolVar(&cfg.PreserveSpecialBits, "preserve-special-bits", false, "keep setuid, setgid and sticky bits (dropped by default, as the guide's rsync as xroad)  [preserve-special-bits]")
+	f.BoolVar(&cfg.NumericOwners, "numeric-owners", false, "as root, keep owners by number (default: by the primary's user and group names)  [numeric-owners]")
 	logs.register(cmd)
+	cmd.AddCommand(newSyncServeCmd())
 	return cmd
+}
+
+func newSyncServeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve SOURCE [EXCLUDE...]",
+		Short: "On the primary: write change notices for SOURCE (started by the secondaries over SSH)",
+		Long: `lbagent sync serve watches SOURCE on the primary with inotify and writes one line per
+changed path to stdout, so a secondary's "lbagent sync" (which starts it over its SSH
+connection, as serve-command) runs a pass at once instead of at its next interval. It reads
+no file and writes nothing; it ends when stdin or stdout closes (the SSH session ends).
+EXCLUDE patterns are the secondary's excludes (no notices for them).`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			defer stop()
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go func() { _, _ = io.Copy(io.Discard, cmd.InOrStdin()); cancel() }()
+			var ex []string
+			if len(args) > 1 {
+				ex = args[1:]
+			}
+			return sync.Serve(ctx, args[0], ex, cmd.OutOrStdout())
+		},
+	}
 }
 
 // applySyncFlags copies every flag the user set over the file's configuration.
@@ -146,6 +199,11 @@ func applySyncFlags(cmd *cobra.Command, file *sync.Config, flags sync.Config) {
 	set("max-age-warning", func() { file.MaxAgeWarning = flags.MaxAgeWarning })
 	set("parallel", func() { file.Parallel = flags.Parallel })
 	set("full-scan-interval", func() { file.FullScan = flags.FullScan })
+	set("state-dir", func() { file.StateDir = flags.StateDir })
+	set("serve-command", func() { file.ServeCommand = flags.ServeCommand })
+	set("space-reserve", func() { file.SpaceReserve = flags.SpaceReserve })
+	set("preserve-special-bits", func() { file.PreserveSpecialBits = flags.PreserveSpecialBits })
+	set("numeric-owners", func() { file.NumericOwners = flags.NumericOwners })
 }
 
 // syncReporter logs the worker's events; idle passes only at debug level.
@@ -156,6 +214,16 @@ func syncReporter(log zerologLogger, cfg sync.Config) func(sync.Event) {
 			ev := log.Info()
 			if len(e.Result.Refused) > 0 {
 				ev = log.Warn().Int("refused", len(e.Result.Refused))
+			}
+			if len(e.Result.Skipped) > 0 {
+				names := make([]string, 0, len(e.Result.Skipped))
+				for _, s := range e.Result.Skipped {
+					names = append(names, s.Path)
+				}
+				ev = log.Warn().Strs("skipped", names)
+			}
+			if e.Result.Recovered {
+				ev = ev.Bool("recovered_interrupted_commit", true)
 			}
 			ev.Str("component", "sync").Int("changes", e.Result.Changes).Int64("received_bytes", e.Result.Received).
 				Dur("duration", e.Result.Duration).Msg("config sync pass applied")
