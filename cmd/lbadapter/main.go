@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xroad-lb/lbkit/aws/targetgroup"
+	"github.com/xroad-lb/lbkit/internal/clidoc"
 	"github.com/xroad-lb/lbkit/lbadapters"
 	"github.com/xroad-lb/lbkit/lbadapters/haproxyadapter"
 )
@@ -74,7 +75,7 @@ AWS_REGION, AWS_ACCESS_KEY_ID, shared config, SSO, instance roles).
 	root.PersistentFlags().StringVarP(&c.configPath, "config", "c", lbadapters.DefaultConfigPath,
 		"cluster config file (INI: [balancer \"NAME\"] sections and one [node \"NAME\"] per node)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd())
+	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd(), clidoc.Command())
 	root.SetArgs(args)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/xroad-lb/lbkit/internal/clidoc"
 )
 
 func main() { os.Exit(run(os.Args[1:])) }
@@ -31,6 +33,7 @@ It reads X-Road's own files, so nothing is configured twice.`,
 		newDBCmd(),
 		newCertsCmd(),
 		newSyncCmd(),
+		clidoc.Command(),
 	)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
