@@ -142,6 +142,8 @@ func build(o options) (string, error) {
 	return out, nil
 }
 
+var gitHash = regexp.MustCompile(`^[0-9a-f]{7,40}(-dirty)?$`)
+
 var gitDescribe = regexp.MustCompile(`^v?([0-9][0-9A-Za-z.+~]*)(?:-([0-9]+)-g([0-9a-f]+))?(-dirty)?$`)
 
 // debVersion turns a git describe string into a Debian upstream version.
@@ -149,6 +151,8 @@ func debVersion(v string) (string, error) {
 	switch {
 	case v == "":
 		return "", errors.New("-version is required")
+	case gitHash.MatchString(v): // no tag yet: git describe --always gives the hash
+		return "0.0~git" + strings.ReplaceAll(v, "-", "+"), nil
 	case gitDescribe.MatchString(v):
 		m := gitDescribe.FindStringSubmatch(v)
 		out := m[1]
@@ -159,8 +163,6 @@ func debVersion(v string) (string, error) {
 			out += "+dirty"
 		}
 		return out, nil
-	case regexp.MustCompile(`^[0-9a-f]{4,40}(-dirty)?$`).MatchString(v): // no tag yet
-		return "0.0~git" + strings.ReplaceAll(v, "-", "+"), nil
 	}
 	return "", fmt.Errorf("-version %q: not a version (want e.g. 1.2.0, v1.2.0-3-gabc1234 or abc1234)", v)
 }
@@ -172,43 +174,16 @@ func contentsOf(o options, docBin, stage, version string) (files.Contents, error
 		c = append(c, &files.Content{Source: src, Destination: dst, Type: typ,
 			FileInfo: &files.ContentFileInfo{Owner: "root", Group: "root", Mode: mode}})
 	}
-	glob := func(pattern string) ([]string, error) {
-		m, err := filepath.Glob(filepath.Join(o.SrcDir, pattern))
-		sort.Strings(m)
-		return m, err
-	}
 	for _, p := range programs {
 		add(filepath.Join(o.BinDir, p), "/usr/bin/"+p, "", 0o755)
 	}
-	// Units, and the ones of parts that exist in this tree (lbadapter-watch with the nginx
-	// watcher); logrotate files are conffiles, never overwritten once the admin changed them.
-	sets := []struct {
-		pattern, dst, typ string
-		min               int
-	}{
-		{"deploy/systemd/*.service", unitDir, "", 1},
-		{"deploy/logrotate/*", "/etc/logrotate.d", files.TypeConfigNoReplace, 1},
-		{"examples/*.ini", docDir + "/examples", "", 1},
-		{"haproxy/examples/*.cfg", docDir + "/examples", "", 0},
-		{"nginx/examples/*.conf", docDir + "/examples", "", 0},
-		{"nginx/lua/*.lua", "/usr/share/lbkit/lua", "", 0},
-		{"haproxy/lua/*.lua", "/usr/share/lbkit/haproxy", "", 0},
-		{"docs/*.md", docDir, "", 1},
+	srcFiles, err := sourceFiles(o.SrcDir)
+	if err != nil {
+		return nil, err
 	}
-	for _, s := range sets {
-		m, err := glob(s.pattern)
-		if err != nil {
-			return nil, err
-		}
-		if len(m) < s.min {
-			return nil, fmt.Errorf("%s: no file in %s", s.pattern, o.SrcDir)
-		}
-		for _, f := range m {
-			add(f, s.dst+"/"+filepath.Base(f), s.typ, 0o644)
-		}
+	for _, f := range srcFiles {
+		add(f.src, f.dst, f.typ, 0o644)
 	}
-	add(filepath.Join(o.SrcDir, "README.md"), docDir+"/README.md", "", 0o644)
-	add(filepath.Join(o.SrcDir, "deploy/debian/copyright"), docDir+"/copyright", "", 0o644)
 
 	changelog := filepath.Join(stage, "changelog.Debian.gz")
 	if err := writeGzip(changelog, []byte(fmt.Sprintf("%s (%s-1) unstable; urgency=medium\n\n  * Built from the lbkit source tree.\n\n -- %s  %s\n",
@@ -227,7 +202,44 @@ func contentsOf(o options, docBin, stage, version string) (files.Contents, error
 	return c, nil
 }
 
-type genFile struct{ src, dst string }
+type genFile struct{ src, dst, typ string }
+
+// sourceFiles are the package's files taken from the source tree. Units, examples and Lua
+// scripts are found by glob, so parts added to the tree later (nginx/lua, lbadapter-watch)
+// are packaged as they appear. Logrotate files are conffiles, never overwritten once the
+// admin changed them.
+func sourceFiles(src string) ([]genFile, error) {
+	sets := []struct {
+		pattern, dst, typ string
+		min               int
+	}{
+		{"deploy/systemd/*.service", unitDir, "", 1},
+		{"deploy/logrotate/*", "/etc/logrotate.d", files.TypeConfigNoReplace, 1},
+		{"examples/*.ini", docDir + "/examples", "", 1},
+		{"haproxy/examples/*.cfg", docDir + "/examples", "", 0},
+		{"nginx/examples/*.conf", docDir + "/examples", "", 0},
+		{"nginx/lua/*.lua", "/usr/share/lbkit/lua", "", 0},
+		{"haproxy/lua/*.lua", "/usr/share/lbkit/haproxy", "", 0},
+		{"docs/*.md", docDir, "", 1},
+		{"README.md", docDir, "", 1},
+		{"deploy/debian/copyright", docDir, "", 1},
+	}
+	var out []genFile
+	for _, s := range sets {
+		m, err := filepath.Glob(filepath.Join(src, s.pattern))
+		if err != nil {
+			return nil, err
+		}
+		if len(m) < s.min {
+			return nil, fmt.Errorf("%s: no file in %s", s.pattern, src)
+		}
+		sort.Strings(m)
+		for _, f := range m {
+			out = append(out, genFile{f, s.dst + "/" + filepath.Base(f), s.typ})
+		}
+	}
+	return out, nil
+}
 
 // generateDocs runs the programs' hidden "man DIR" command and cobra's "completion bash|zsh".
 func generateDocs(bin, stage string) ([]genFile, error) {
@@ -252,7 +264,7 @@ func generateDocs(bin, stage string) ([]genFile, error) {
 			if err := writeGzip(gz, text); err != nil {
 				return nil, err
 			}
-			out = append(out, genFile{gz, "/usr/share/man/man1/" + filepath.Base(gz)})
+			out = append(out, genFile{gz, "/usr/share/man/man1/" + filepath.Base(gz), ""})
 		}
 		for _, sh := range []struct{ shell, dst string }{
 			{"bash", "/usr/share/bash-completion/completions/" + p},
@@ -266,7 +278,7 @@ func generateDocs(bin, stage string) ([]genFile, error) {
 			if err := os.WriteFile(f, script, 0o644); err != nil {
 				return nil, err
 			}
-			out = append(out, genFile{f, sh.dst})
+			out = append(out, genFile{f, sh.dst, ""})
 		}
 	}
 	return out, nil
