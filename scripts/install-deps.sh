@@ -17,6 +17,8 @@ pkgs=(
   hyperfine              # command timing for make bench
   socat                  # fork-per-connection agent baseline in make bench
   procps                 # ps/pkill used by scripts
+  lintian                # checks the Debian package (deploy/mkdeb tests)
+  systemd                # systemd-analyze verify on the units (deploy/mkdeb tests)
   ca-certificates
 )
 
