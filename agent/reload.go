@@ -59,5 +59,5 @@ func (a *Agent) Reload(cfg Config) (needRestart []string) {
 	return needRestart
 }
 
-// Timing is the timing each check runs with now (for tests and the reload log line).
-func (a *Agent) Timing() []check.Spec { return a.runner.Specs() }
+// Checks are the checks with the timing each runs with now (the reload's log line).
+func (a *Agent) Checks() []check.Spec { return a.runner.Specs() }

@@ -160,9 +160,11 @@ func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, f agent.Flags, a *ag
 			log.Error().Err(err).Msg("configuration reload refused: keeping the running configuration")
 		} else {
 			restart := a.Reload(cfg)
-			log.Info().Str("timeout", cfg.Timeout.String()).Str("success_ttl", cfg.PassTTL.String()).
-				Str("failure_ttl", cfg.FailTTL.String()).Str("serverconf", cfg.ServerConf.String()).
-				Msg("configuration reloaded")
+			var timing []string // what the checks run with now: name=timeout/success-ttl/failure-ttl
+			for _, c := range a.Checks() {
+				timing = append(timing, fmt.Sprintf("%s=%s/%s/%s", c.Name, c.Timeout, c.PassTTL, c.FailTTL))
+			}
+			log.Info().Strs("checks", timing).Str("serverconf", cfg.ServerConf.String()).Msg("configuration reloaded")
 			if len(restart) > 0 {
 				log.Warn().Strs("settings", restart).Msg("changed settings take effect at the next restart")
 			}
