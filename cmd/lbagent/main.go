@@ -30,6 +30,7 @@ It reads X-Road's own files, so nothing is configured twice.`,
 	root.AddCommand(
 		newRunCmd(),
 		newMaintenanceCmd(),
+		newStatusCmd(),
 		newDBCmd(),
 		newCertsCmd(),
 		newSyncCmd(),

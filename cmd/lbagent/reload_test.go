@@ -59,6 +59,54 @@ func (n *notifySocket) next(exited <-chan struct{}, log func() string) string {
 	}
 }
 
+// agentProc is a started lbagent run with its output collected.
+type agentProc struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	mu     sync.Mutex
+	out    bytes.Buffer
+}
+
+func (p *agentProc) log() string { p.mu.Lock(); defer p.mu.Unlock(); return p.out.String() }
+
+// startLBAgent runs bin for node n with the admin port on admin; it is stopped at cleanup.
+func startLBAgent(t *testing.T, bin string, n *testenv.Node, admin string, env ...string) *agentProc {
+	t.Helper()
+	p := &agentProc{exited: make(chan struct{})}
+	p.cmd = exec.Command(bin, "run", "--xroad-dir", n.XRoadDir, "--ocsp-cache-dir", n.OCSPDir, "--admin-listen", admin)
+	p.cmd.Env = append(os.Environ(), env...)
+	pr, pw := io.Pipe()
+	p.cmd.Stdout, p.cmd.Stderr = pw, pw
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			k, err := pr.Read(buf)
+			p.mu.Lock()
+			p.out.Write(buf[:k])
+			p.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); pw.Close(); close(p.exited) }()
+	t.Cleanup(p.stop)
+	return p
+}
+
+// stop ends the agent (SIGTERM) and waits for it.
+func (p *agentProc) stop() {
+	select {
+	case <-p.exited:
+	default:
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		<-p.exited
+	}
+}
+
 func adminGet(t *testing.T, admin, path string) string {
 	t.Helper()
 	resp, err := http.Get("http://" + admin + path)
@@ -93,34 +141,8 @@ func TestReadyAndReload(t *testing.T) {
 	admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
 	ns := newNotifySocket(t)
 
-	var logBuf bytes.Buffer
-	var logMu sync.Mutex
-	log := func() string { logMu.Lock(); defer logMu.Unlock(); return logBuf.String() }
-	cmd := exec.Command(bin, "run", "--xroad-dir", n.XRoadDir, "--ocsp-cache-dir", n.OCSPDir, "--admin-listen", admin)
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+ns.path)
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			k, err := pr.Read(buf)
-			logMu.Lock()
-			logBuf.Write(buf[:k])
-			logMu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); pw.Close(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		<-exited
-	})
+	p := startLBAgent(t, bin, n, admin, "NOTIFY_SOCKET="+ns.path)
+	cmd, exited, log := p.cmd, p.exited, p.log
 
 	if m := ns.next(exited, log); !strings.Contains(m, "READY=1") {
 		t.Fatalf("first notification %q; want READY=1", m)
