@@ -32,8 +32,9 @@ const (
 )
 
 const exitCodesHelp = `Exit codes:
-  0  done (drained, enabled, status read)
-  1  any other failure
+  0  done (drained, enabled; status: every node's agent healthy and UP on every balancer)
+  1  status: a node's agent is unhealthy, in maintenance or unreachable, or a balancer does not
+     have it UP (exit 0 with --warn-only); any other failure
   2  bad usage, bad config file or unknown node
   3  balancer unreachable, or it refused the command (permission denied, bad credentials)
   4  the balancer has no such backend, server, target group or target
