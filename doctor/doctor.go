@@ -42,6 +42,9 @@ type Finding struct {
 type Options struct {
 	XRoadDir     string // default /etc/xroad
 	PostgresUser string // owner of the TLS files; default postgres
+	Admin        string // lbagent's admin port; default 127.0.0.1:5566
+	Ports        []Port // default: X-Road's 5500 and 5577 and the node's lbagent ports
+	Proc         string // default /proc
 }
 
 // Check reads the node's files and returns one finding per check, in the guide's order.
@@ -51,6 +54,12 @@ func Check(o Options) []Finding {
 	}
 	if o.PostgresUser == "" {
 		o.PostgresUser = "postgres"
+	}
+	if o.Admin == "" {
+		o.Admin = xroad.DefaultAdmin
+	}
+	if o.Proc == "" {
+		o.Proc = "/proc"
 	}
 	var out []Finding
 	add := func(sev Severity, chapter, format string, args ...any) {
@@ -68,11 +77,13 @@ func Check(o Options) []Finding {
 		add(OK, "3.3", "conf.d/node.ini: [node] type = %s", map[xroad.Role]string{xroad.Primary: "master", xroad.Secondary: "slave"}[role])
 	}
 
+	var health xroad.HealthCheck
 	lc, err := xroad.ReadLocalConf(o.XRoadDir)
 	if err != nil {
 		add(Fail, "3.4", "%v", err)
 	} else {
 		hc, err := lc.HealthCheck()
+		health = hc
 		switch {
 		case err != nil:
 			add(Fail, "3.4", "%v", err)
@@ -93,6 +104,11 @@ func Check(o Options) []Finding {
 		}
 	}
 
+	if o.Ports == nil {
+		settings, _ := xroad.ReadSettings(o.XRoadDir) // its errors are lbagent run's to report
+		o.Ports = nodePorts(health, settings, o.Admin)
+	}
+	out = append(out, portFindings(o.Proc, o.Ports)...)
 	if role != xroad.Standalone {
 		out = append(out, dbFindings(o)...)
 	}

@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xroad-lb/lbkit/agent/xroad"
 	"github.com/xroad-lb/lbkit/testenv"
 )
 
@@ -53,7 +55,12 @@ func goodNode(t *testing.T) (*testenv.Node, Options, map[string]string) {
 		}
 		paths[name] = p
 	}
-	return n, Options{XRoadDir: n.XRoadDir}, paths
+	free, err := testenv.FreePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The node's own ports (5588...) may be busy on a shared machine: one free port stands in.
+	return n, Options{XRoadDir: n.XRoadDir, Ports: []Port{{free, "admin", []string{"lbagent"}}}}, paths
 }
 
 func report(fs []Finding) string {
@@ -163,5 +170,54 @@ func TestEachBrokenSetting(t *testing.T) {
 				t.Errorf("worst %s; want %s", Worst(fs), tt.sev)
 			}
 		})
+	}
+}
+
+func TestNodePorts(t *testing.T) {
+	n := testenv.NewNode(t, testenv.NodeOptions{HealthInterface: "0.0.0.0", HealthPort: 5588})
+	settings, err := xroad.ReadSettings(n.XRoadDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, p := range nodePorts(xroad.HealthCheck{Interface: "0.0.0.0", Port: 5588}, settings, "127.0.0.1:5566") {
+		got = append(got, p.Number)
+	}
+	if fmt.Sprint(got) != "[5500 5577 5588 5589 5566]" {
+		t.Errorf("ports %v; want [5500 5577 5588 5589 5566]", got)
+	}
+}
+
+// TestPortHolders: a port held by a program that is not its owner is a finding naming the
+// program; held by an owner or free, it is fine.
+func TestPortHolders(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := strings.TrimSpace(string(comm))
+	free, err := testenv.FreePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := portFindings("/proc", []Port{
+		{port, "admin", []string{"lbagent"}},
+		{port, "admin", []string{"lbagent", me}},
+		{free, "admin", []string{"lbagent"}},
+	})
+	if f := fs[0]; f.Severity != Fail || !strings.Contains(f.Message, "held by "+me+", not lbagent") {
+		t.Errorf("port held by the test: %+v; want FAIL naming %s", f, me)
+	}
+	if f := fs[1]; f.Severity != OK || !strings.Contains(f.Message, "held by "+me) {
+		t.Errorf("port held by an owner: %+v; want ok", f)
+	}
+	if f := fs[2]; f.Severity != OK || !strings.Contains(f.Message, "free") {
+		t.Errorf("free port: %+v; want ok, free", f)
 	}
 }

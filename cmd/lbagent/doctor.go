@@ -20,6 +20,8 @@ External Load Balancer Installation Guide it comes from:
   3.3    conf.d/node.ini [node] type set (master or slave)
   3.4    [proxy] health-check-port enabled, on an interface a balancer can reach
   3.2    [proxy] server-support-clients-pooled-connections = false
+  3.4    ports free or held by their program: 5500 and 5577 (X-Road's proxy), the health check
+         port (lbagent or X-Road's proxy), the agent-check port and --admin (lbagent)
   3.3    db.properties: serverconf on the replicated instance, not 5432 (primary and secondaries)
   4.1    /etc/xroad/postgresql ca.crt, server.crt, server.key owned by postgres, the key 0600
   5.1    the sync's SSH key and known_hosts (secondaries)
@@ -42,6 +44,7 @@ Exit code: the worst finding: 0 all fine, 1 a warning, 2 something to fix.`,
 	}
 	cmd.Flags().StringVar(&o.XRoadDir, "xroad-dir", "/etc/xroad", "X-Road configuration directory")
 	cmd.Flags().StringVar(&o.PostgresUser, "postgres-user", "postgres", "the user that must own the serverconf TLS files")
+	cmd.Flags().StringVar(&o.Admin, "admin", "127.0.0.1:5566", "lbagent's admin port (its port must be free or lbagent's)")
 	return cmd
 }
 
