@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 
-.PHONY: all build deps test test-short demo bench lint fmt clean
+.PHONY: all build deps test test-short demo bench lint fmt clean deb
 
 all: build
 
@@ -24,6 +24,11 @@ test: deps
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
+# dist/lbkit_<version>-1_amd64.deb and _arm64.deb (deploy/mkdeb: nfpm as a library).
+deb:
+	$(GO) run ./deploy/mkdeb -version $(VERSION) -arch amd64 -out dist
+	$(GO) run ./deploy/mkdeb -version $(VERSION) -arch arm64 -out dist
+
 demo: deps build
 	$(GO) run ./testenv/cmd/demo
 
@@ -38,4 +43,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

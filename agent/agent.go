@@ -57,6 +57,8 @@ type Agent struct {
 	limiter     *connlimit.Limiter
 	httpLog     *ratelog.Logger
 	httpLogOnce sync.Once
+	ownTiming   []check.Timing // each check's timing as its component set it (0 = lbagent.ini's)
+	reload      sync.Mutex     // one Reload at a time
 }
 
 type service struct {
@@ -80,6 +82,7 @@ func New(cfg Config, log zerolog.Logger, components ...Component) (*Agent, error
 		specs = append(specs, c.Checks...)
 	}
 	for i := range specs {
+		a.ownTiming = append(a.ownTiming, check.Timing{Timeout: specs[i].Timeout, PassTTL: specs[i].PassTTL, FailTTL: specs[i].FailTTL})
 		if specs[i].Timeout == 0 {
 			specs[i].Timeout = cfg.Timeout
 		}

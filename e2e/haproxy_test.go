@@ -95,6 +95,14 @@ func TestHAProxyCluster(t *testing.T) {
 		if !strings.Contains(r.stdout, "Global configuration is expired") || !strings.Contains(r.stdout, "unhealthy") {
 			t.Errorf("status does not show the reason:\n%s", r.stdout)
 		}
+		// For monitoring: exit 1 with one line per problem; --warn-only: exit 0.
+		if r.code != 1 || !strings.Contains(r.stderr, "lbadapter: ss3: agent unhealthy: Global configuration is expired") ||
+			!strings.Contains(r.stderr, "lbadapter: ss3: DOWN") {
+			t.Errorf("status with ss3 DOWN: exit %d; want 1 and the agent's and HAProxy's lines\n%s", r.code, r.stderr)
+		}
+		if r := runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "status", "--warn-only"); r.code != 0 {
+			t.Errorf("status --warn-only with ss3 DOWN: exit %d; want 0\n%s", r.code, r.stderr)
+		}
 		if err := n.XRoad.Fix(testenv.FaultGlobalConfExpired); err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,8 @@ pkgs=(
   hyperfine              # command timing for make bench
   socat                  # fork-per-connection agent baseline in make bench
   procps                 # ps/pkill used by scripts
-  systemd                # systemd-analyze verify of the shipped units (cmd/lbagent tests)
+  systemd                # systemd-analyze verify of the shipped units (cmd/lbagent, deploy/mkdeb tests)
+  lintian                # checks the Debian package (deploy/mkdeb tests)
   ca-certificates
 )
 

@@ -17,7 +17,7 @@ func SystemdUnit(bin string) string {
 # Not needed where "lbagent run" runs on this secondary: the daemon has the same worker.
 [Unit]
 Description=X-Road configuration sync from the primary (lbagent sync)
-Documentation=file:///usr/share/doc/lbagent/sync.md
+Documentation=file:///usr/share/doc/lbkit/sync.md
 After=network-online.target
 Wants=network-online.target
 Before=xroad-proxy.service xroad-signer.service xroad-confclient.service xroad-proxy-ui-api.service
@@ -36,7 +36,10 @@ CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH
 NoNewPrivileges=yes
 StateDirectory=lbagent/sync
 StateDirectoryMode=0700
-ProtectSystem=true
+# Everything read-only but what a pass writes: /etc (the target /etc/xroad and its staging
+# directory beside it, /etc/.xroad.lbagent-sync), the pass log and known_hosts.
+ProtectSystem=strict
+ReadWritePaths=/etc -/var/log/xroad -/var/lib/xroad/.ssh
 ProtectHome=yes
 PrivateDevices=yes
 ProtectKernelTunables=yes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 )
@@ -16,9 +17,30 @@ import (
 // At most MaxAbandoned runs of one check are left behind at a time; beyond that the next run
 // waits for the oldest stuck one.
 type Runner struct {
+	mu     sync.RWMutex // guards specs' timing, which SetTiming changes
 	specs  []Spec
 	clock  clockwork.Clock
 	report func(index int, r Result)
+}
+
+// Timing is a check's timeout and how long its results are kept.
+type Timing struct{ Timeout, PassTTL, FailTTL time.Duration }
+
+// SetTiming gives check index new timing (a configuration reload); zero fields take the
+// defaults. It applies from the check's next run: a run in progress keeps its timeout and
+// the wait already started is not shortened.
+func (r *Runner) SetTiming(index int, t Timing) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sp := r.specs[index]
+	sp.Timeout, sp.PassTTL, sp.FailTTL = t.Timeout, t.PassTTL, t.FailTTL
+	r.specs[index] = sp.withDefaults()
+}
+
+func (r *Runner) spec(i int) Spec {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.specs[i]
 }
 
 // NewRunner returns a runner that calls report (from the checks' goroutines) with every
@@ -37,13 +59,17 @@ func NewRunnerWithClock(specs []Spec, report func(index int, r Result), clock cl
 }
 
 // Specs returns the checks with their defaults filled in.
-func (r *Runner) Specs() []Spec { return append([]Spec(nil), r.specs...) }
+func (r *Runner) Specs() []Spec {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return append([]Spec(nil), r.specs...)
+}
 
 // Run runs the checks until ctx is done. It returns when every loop has stopped; a check
 // function that ignores its context may still be running then.
 func (r *Runner) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for i := range r.specs {
+	for i := range len(r.Specs()) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -57,7 +83,6 @@ func (r *Runner) Run(ctx context.Context) {
 const MaxAbandoned = 4
 
 func (r *Runner) loop(ctx context.Context, i int) {
-	spec := r.specs[i]
 	var runs, failures uint64
 	var busy chan struct{}    // closed when the previous run's function returned
 	var stuck []chan struct{} // abandoned runs, oldest first
@@ -76,6 +101,7 @@ func (r *Runner) loop(ctx context.Context, i int) {
 			}
 		}
 		runs++
+		spec := r.spec(i)
 		res, done := r.runOnce(ctx, spec)
 		busy = done
 		if ctx.Err() != nil {

@@ -210,3 +210,39 @@ func TestWarningSeverity(t *testing.T) {
 		t.Fatalf("got %+v; want warn, OK, message", got)
 	}
 }
+
+// TestSetTimingAppliesFromTheNextRun: a reload's new timeout and TTL take effect at the
+// check's next run.
+func TestSetTimingAppliesFromTheNextRun(t *testing.T) {
+	var runs atomic.Int32
+	release := make(chan struct{})
+	defer close(release)
+	rec := newRecorder()
+	clock := clockwork.NewFakeClock()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := NewRunnerWithClock([]Spec{{Name: "db", Run: func(ctx context.Context) error {
+		if runs.Add(1) == 1 {
+			return nil
+		}
+		<-release // hangs from the second run on
+		return nil
+	}}}, rec.report, clock)
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	if got := rec.next(t).r; got.Status != StatusPass {
+		t.Fatalf("first result %+v; want pass", got)
+	}
+	r.SetTiming(0, Timing{Timeout: time.Second, FailTTL: 7 * time.Second})
+	if got := r.Specs()[0]; got.Timeout != time.Second || got.PassTTL != DefaultPassTTL || got.FailTTL != 7*time.Second {
+		t.Fatalf("spec after SetTiming %+v; want timeout 1s, pass TTL default, fail TTL 7s", got)
+	}
+	advance(t, ctx, clock, 1, DefaultPassTTL) // the wait started before SetTiming
+	advance(t, ctx, clock, 1, time.Second)    // the new timeout, not 5 s
+	if got := rec.next(t).r; got.Status != StatusFail || got.Message != TimeoutMessage("db") {
+		t.Fatalf("second result %+v; want the timeout failure after 1 s", got)
+	}
+	advance(t, ctx, clock, 1, 7*time.Second-time.Millisecond)
+	rec.none(t)
+}

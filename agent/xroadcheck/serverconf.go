@@ -73,3 +73,15 @@ func (s *ServerConf) closeLocked() {
 		s.conn = nil
 	}
 }
+
+// Use switches to settings (a configuration reload): when they differ from the current ones
+// the kept connection is closed, and the next run connects with them.
+func (s *ServerConf) Use(settings xroad.DBSettings) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if settings.ConnString() == s.settings.ConnString() {
+		return
+	}
+	s.settings = settings
+	s.closeLocked()
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xroad-lb/lbkit/aws/targetgroup"
+	"github.com/xroad-lb/lbkit/internal/clidoc"
 	"github.com/xroad-lb/lbkit/lbadapters"
 	"github.com/xroad-lb/lbkit/lbadapters/haproxyadapter"
 	"github.com/xroad-lb/lbkit/lbadapters/nginxadapter"
@@ -32,8 +33,9 @@ const (
 )
 
 const exitCodesHelp = `Exit codes:
-  0  done (drained, enabled, status read)
-  1  any other failure
+  0  done (drained, enabled; status: every node's agent healthy and UP on every balancer)
+  1  status: a node's agent is unhealthy, in maintenance or unreachable, or a balancer does not
+     have it UP (exit 0 with --warn-only); any other failure
   2  bad usage, bad config file or unknown node
   3  balancer unreachable, or it refused the command (permission denied, bad credentials,
      nginx -t refused the configuration, nginx not running)
@@ -78,7 +80,7 @@ AWS_REGION, AWS_ACCESS_KEY_ID, shared config, SSO, instance roles).
 	root.PersistentFlags().StringVarP(&c.configPath, "config", "c", lbadapters.DefaultConfigPath,
 		"cluster config file (INI: [balancer \"NAME\"] sections and one [node \"NAME\"] per node)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd(), c.watchCmd())
+	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd(), c.watchCmd(), clidoc.Command())
 	root.SetArgs(args)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

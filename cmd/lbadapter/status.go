@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 func (c *cli) statusCmd() *cobra.Command {
 	var output string
+	var warnOnly bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show every node: role, agent verdict, each balancer's state, sessions, replication lag and sync age",
@@ -48,8 +50,10 @@ func (c *cli) statusCmd() *cobra.Command {
 the adapter reads them (an ELBv2 target group's health check and deregistration delay), and
 every node with its agent's /status fields and each balancer's state, reason and description.
 
-An unreachable agent is shown as such; a balancer that cannot be read makes the exit code
-non-zero after the table is printed (one error line per balancer, the highest exit code).`,
+After the table, for monitoring, the exit code is non-zero and one line per problem goes to
+stderr when a node's agent is not healthy (unhealthy, maintenance, unreachable) or a balancer
+does not have the node UP (exit 1; --warn-only: exit 0 for these), and when a balancer
+cannot be read (exit 3 or 4 as below, with --warn-only too); the highest code wins.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
@@ -71,11 +75,53 @@ non-zero after the table is printed (one error line per balancer, the highest ex
 			} else {
 				c.printTable(bs, rows)
 			}
-			return statusErr(bs, rows, infos)
+			err = statusErr(bs, rows, infos)
+			if warnOnly {
+				return err
+			}
+			return outcomeErr(nil, append(errList(err), nodeProblems(bs, rows)...)...)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().BoolVar(&warnOnly, "warn-only", false, "exit 0 when nodes are unhealthy, unreachable or not UP (only a balancer that cannot be read fails)")
 	return cmd
+}
+
+// errList is err's failures one by one (none for nil).
+func errList(err error) []error {
+	var f failures
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &f):
+		return f
+	}
+	return []error{err}
+}
+
+// nodeProblems are the nodes a monitor should hear about: an agent that is not healthy or
+// cannot be reached, a balancer that does not have the node UP (balancers that could not be
+// read are statusErr's).
+func nodeProblems(bs []lbadapters.Named, rows []lbadapters.NodeStatus) []error {
+	var out []error
+	for _, r := range rows {
+		switch {
+		case r.Agent == nil:
+			out = append(out, fmt.Errorf("%s: %s", r.Node.Name, r.AgentError))
+		case r.Agent.State != lbadapters.AgentHealthy:
+			why := r.Agent.State
+			if r.Agent.Output != "" {
+				why += ": " + r.Agent.Output
+			}
+			out = append(out, fmt.Errorf("%s: agent %s", r.Node.Name, why))
+		}
+		for j, v := range r.Balancers {
+			if v.State != nil && v.State.State != lbadapters.StateUp {
+				out = append(out, fmt.Errorf("%s: %s on balancer %s", r.Node.Name, v.State.Words(), bs[j].Name))
+			}
+		}
+	}
+	return out
 }
 
 // statusErr is the first error of each balancer (every row shares it), as failures.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -126,5 +127,53 @@ func TestByteSize(t *testing.T) {
 		if got := byteSize(tt.n); got != tt.want {
 			t.Errorf("byteSize(%d) = %q; want %q", tt.n, got, tt.want)
 		}
+	}
+}
+
+func TestStatusExitCodeForMonitoring(t *testing.T) {
+	bs := []lbadapters.Named{{Name: "haproxy"}, {Name: "nlb"}}
+	healthy := &lbadapters.AgentStatus{State: lbadapters.AgentHealthy}
+	view := func(st lbadapters.State, words string) lbadapters.BalancerView {
+		return lbadapters.BalancerView{State: &lbadapters.ServerState{State: st, Status: words}}
+	}
+	upBoth := []lbadapters.BalancerView{view(lbadapters.StateUp, "UP"), view(lbadapters.StateUp, "healthy")}
+	tests := []struct {
+		name  string
+		row   lbadapters.NodeStatus
+		lines []string
+	}{
+		{"healthy and UP everywhere", lbadapters.NodeStatus{Agent: healthy, Balancers: upBoth}, nil},
+		{"agent unhealthy", lbadapters.NodeStatus{Agent: &lbadapters.AgentStatus{State: lbadapters.AgentUnhealthy, Output: "Global configuration is expired"}, Balancers: upBoth},
+			[]string{"lbadapter: ss1: agent unhealthy: Global configuration is expired"}},
+		{"maintenance", lbadapters.NodeStatus{Agent: &lbadapters.AgentStatus{State: lbadapters.AgentMaintenance}, Balancers: upBoth},
+			[]string{"lbadapter: ss1: agent maintenance"}},
+		{"unreachable", lbadapters.NodeStatus{AgentError: "agent ss1 unreachable at http://127.0.0.2:5588/status: connect: connection refused", Balancers: upBoth},
+			[]string{"lbadapter: ss1: agent ss1 unreachable at http://127.0.0.2:5588/status: connect: connection refused"}},
+		{"drained on one balancer", lbadapters.NodeStatus{Agent: healthy, Balancers: []lbadapters.BalancerView{view(lbadapters.StateDrain, "DRAIN"), view(lbadapters.StateUp, "healthy")}},
+			[]string{"lbadapter: ss1: DRAIN on balancer haproxy"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.row.Node = lbadapters.Node{Name: "ss1"}
+			var stderr strings.Builder
+			code := report(context.Background(), &stderr, outcomeErr(nil, nodeProblems(bs, []lbadapters.NodeStatus{tt.row})...))
+			want := 0
+			if len(tt.lines) > 0 {
+				want = 1
+			}
+			got := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			if stderr.Len() == 0 {
+				got = nil
+			}
+			if code != want || fmt.Sprint(got) != fmt.Sprint(tt.lines) {
+				t.Errorf("exit %d, lines %q; want %d, %q", code, got, want, tt.lines)
+			}
+		})
+	}
+	// A balancer that cannot be read keeps its own, higher code next to a node problem.
+	err := outcomeErr(nil, append(errList(fmt.Errorf("haproxy: %w", lbadapters.ErrUnreachable)),
+		nodeProblems(bs, []lbadapters.NodeStatus{{Node: lbadapters.Node{Name: "ss1"}, Agent: &lbadapters.AgentStatus{State: lbadapters.AgentMaintenance}}})...)...)
+	if code := report(context.Background(), io.Discard, err); code != exitUnreachable {
+		t.Errorf("unreachable balancer and a node in maintenance: exit %d; want %d", code, exitUnreachable)
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net"
 
 	"github.com/xroad-lb/lbkit/agent"
 	"github.com/xroad-lb/lbkit/agent/agentcheck"
@@ -33,9 +35,14 @@ func agentCheckPort(cfg agent.Config, log zerologLogger) (*agent.Component, wiri
 		srv.SetLimiter(a.Limiter())
 		a.SetLBLine(srv.Line)
 		a.AddStatus("agent-check", srv.Status)
+		// Bound here, before the daemon tells systemd it is ready.
+		ln, err := net.Listen("tcp", acfg.Listen)
+		if err != nil {
+			return fmt.Errorf("agent-check: listen %s: %w", acfg.Listen, err)
+		}
 		a.AddService("agent-check", func(ctx context.Context) error {
 			log.Info().Str("listen", acfg.Listen).Str("maintenance_word", acfg.MaintenanceWord).Msg("agent-check port")
-			return srv.ListenAndServe(ctx)
+			return srv.Serve(ctx, ln)
 		})
 		return nil
 	}, nil

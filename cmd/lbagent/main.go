@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/xroad-lb/lbkit/internal/clidoc"
 )
 
 func main() { os.Exit(run(os.Args[1:])) }
@@ -28,9 +30,12 @@ It reads X-Road's own files, so nothing is configured twice.`,
 	root.AddCommand(
 		newRunCmd(),
 		newMaintenanceCmd(),
+		newStatusCmd(),
+		newDoctorCmd(),
 		newDBCmd(),
 		newCertsCmd(),
 		newSyncCmd(),
+		clidoc.Command(),
 	)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {

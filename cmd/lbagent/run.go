@@ -8,10 +8,16 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
 
 	"github.com/xroad-lb/lbkit/agent"
+	"github.com/xroad-lb/lbkit/agent/agentcheck"
 	"github.com/xroad-lb/lbkit/agent/connlimit"
+	"github.com/xroad-lb/lbkit/agent/push"
+	"github.com/xroad-lb/lbkit/agent/xroad"
+	"github.com/xroad-lb/lbkit/db"
+	"github.com/xroad-lb/lbkit/sync"
 )
 
 func newRunCmd() *cobra.Command {
@@ -53,9 +59,20 @@ first failing check's message, 503 "Health check interface is in maintenance mod
 Reserved paths: /status (application/health+json, every check; causes and components' details
 only with the token), /metrics (Prometheus), /lb (the agent-check line).
 The admin port (127.0.0.1:5566, loopback peers only) takes GET /maintenance?targetState=true|false
-and GET /status (the full document). Limits and threat model: docs/security.md.`,
+and GET /status (the full document). Limits and threat model: docs/security.md.
+
+Under systemd (Type=notify) it reports READY once its ports listen. SIGHUP (systemctl reload
+lbagent) reads the files again: check-timeout, success-ttl, failure-ttl and db.properties apply
+from each check's next run; maintenance mode and the agent-check state are kept; a
+configuration that does not load is refused with a log line and the running one kept.
+Listen addresses, connection caps and rates, the public ports' timeouts, the set of checks,
+the role, max-procs, status-token and balancers take effect at the next restart (logged).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// SIGHUP re-reads the configuration (caught from the start: its default ends the process).
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			if _, err := lf.logger(); err != nil { // bad log flags first
 				return err
 			}
@@ -102,6 +119,14 @@ and GET /status (the full document). Limits and threat model: docs/security.md.`
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if err := a.Listen(); err != nil {
+				return err
+			}
+			// systemd (Type=notify) learns the ports listen; without NOTIFY_SOCKET a no-op.
+			if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+				log.Warn().Err(err).Msg("sd_notify READY")
+			}
+			go reloadOnHUP(ctx, hup, f, a, log)
 			return a.Run(ctx)
 		},
 	}
@@ -114,6 +139,57 @@ and GET /status (the full document). Limits and threat model: docs/security.md.`
 	fl.BoolVar(&checkConfig, "check-config", false, "read and validate the configuration, print a summary and exit")
 	lf.register(cmd)
 	return cmd
+}
+
+// reloadOnHUP re-reads the configuration at each SIGHUP. A configuration that does not load
+// (or whose parts' settings do not) is refused with one log line and the running one is
+// kept; maintenance mode and the agent-check state are never touched.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, f agent.Flags, a *agent.Agent, log zerologLogger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		_, _ = daemon.SdNotify(false, daemon.SdNotifyReloading)
+		cfg, err := agent.LoadConfig(f)
+		if err == nil {
+			err = checkParts(cfg)
+		}
+		if err != nil {
+			log.Error().Err(err).Msg("configuration reload refused: keeping the running configuration")
+		} else {
+			restart := a.Reload(cfg)
+			var timing []string // what the checks run with now: name=timeout/success-ttl/failure-ttl
+			for _, c := range a.Checks() {
+				timing = append(timing, fmt.Sprintf("%s=%s/%s/%s", c.Name, c.Timeout, c.PassTTL, c.FailTTL))
+			}
+			log.Info().Strs("checks", timing).Str("serverconf", cfg.ServerConf.String()).Msg("configuration reloaded")
+			if len(restart) > 0 {
+				log.Warn().Strs("settings", restart).Msg("changed settings take effect at the next restart")
+			}
+		}
+		_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
+	}
+}
+
+// checkParts validates the settings of the daemon's parts (agent-check, push, replication,
+// sync) with their own loaders, without building them.
+func checkParts(cfg agent.Config) error {
+	if _, err := agentcheck.LoadConfig(cfg.Settings, cfg.Health); err != nil {
+		return err
+	}
+	if _, err := push.LoadConfig(cfg.Settings); err != nil {
+		return err
+	}
+	if cfg.Role != xroad.Secondary {
+		return nil
+	}
+	if _, err := db.LoadConfig(cfg.XRoadDir); err != nil {
+		return err
+	}
+	_, err := sync.LoadConfig(cfg.XRoadDir)
+	return err
 }
 
 func healthDesc(c agent.Config) string {

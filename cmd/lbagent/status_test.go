@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xroad-lb/lbkit/testenv"
+)
+
+// TestStatusExitCodes runs lbagent status against a real agent on a node with a real
+// serverconf database: 0 healthy, 2 in maintenance (table and -o json), 1 when a check
+// fails, 3 once the agent is stopped.
+func TestStatusExitCodes(t *testing.T) {
+	ctx := context.Background()
+	bin, err := testenv.BuildLBAgent(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := testenv.NewPostgres(t, testenv.PostgresOptions{})
+	acPort, err := testenv.FreePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminPort, err := testenv.FreePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := testenv.NewNode(t, testenv.NodeOptions{DB: pg,
+		LBAgentINI: fmt.Sprintf("[lbagent]\nsuccess-ttl = 100ms\n[agent-check]\nlisten = 127.0.0.1:%d\n", acPort)})
+	admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
+	ns := newNotifySocket(t)
+	p := startLBAgent(t, bin, n, admin, "NOTIFY_SOCKET="+ns.path)
+	if m := ns.next(p.exited, p.log); !strings.Contains(m, "READY=1") {
+		t.Fatalf("notification %q; want READY=1", m)
+	}
+
+	// until runs lbagent status until it exits with want (the checks' first results come
+	// in the background); the test's -timeout bounds it.
+	until := func(want int, args ...string) string {
+		t.Helper()
+		for {
+			code, out := capture(t, append([]string{"status", "--admin", admin}, args...)...)
+			if code == want {
+				return out
+			}
+			select {
+			case <-p.exited:
+				t.Fatalf("lbagent exited; last status exit %d:\n%s\n%s", code, out, p.log())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+
+	out := until(0)
+	for _, want := range []string{"verdict      healthy", "role         standalone", "maintenance  off", "Server conf database status", "pass"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("healthy status lacks %q:\n%s", want, out)
+		}
+	}
+
+	if got := strings.TrimSpace(adminGet(t, admin, "/maintenance?targetState=true")); got != "Maintenance mode set: false => true" {
+		t.Fatalf("maintenance on: %q", got)
+	}
+	code, out := capture(t, "status", "--admin", admin)
+	if code != 2 || !strings.Contains(out, "maintenance  on") {
+		t.Errorf("in maintenance: exit %d; want 2 and 'maintenance  on':\n%s", code, out)
+	}
+	code, out = capture(t, "status", "--admin", admin, "-o", "json")
+	jsonPart := out[:strings.LastIndex(out, "}")+1]
+	var doc struct {
+		State       string `json:"state"`
+		Maintenance bool   `json:"maintenance"`
+	}
+	if err := json.Unmarshal([]byte(jsonPart), &doc); code != 2 || err != nil || doc.State != "maintenance" || !doc.Maintenance {
+		t.Errorf("-o json in maintenance: exit %d, %+v, %v; want 2 and the document:\n%s", code, doc, err, out)
+	}
+	adminGet(t, admin, "/maintenance?targetState=false")
+
+	if err := n.Break(testenv.FaultGlobalConfExpired); err != nil {
+		t.Fatal(err)
+	}
+	out = until(1)
+	if !strings.Contains(out, "Global configuration is expired") {
+		t.Errorf("failing status does not say why:\n%s", out)
+	}
+
+	p.stop()
+	code, out = capture(t, "status", "--admin", admin)
+	if code != 3 || !strings.Contains(out, "not running") {
+		t.Errorf("agent stopped: exit %d; want 3 and 'not running':\n%s", code, out)
+	}
+	if code, out := capture(t, "status", "-o", "yaml"); code != 1 || !strings.Contains(out, `-o "yaml"`) {
+		t.Errorf("-o yaml: exit %d, %q; want a usage error", code, out)
+	}
+}

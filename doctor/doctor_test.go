@@ -1,0 +1,223 @@
+package doctor
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/xroad-lb/lbkit/agent/xroad"
+	"github.com/xroad-lb/lbkit/testenv"
+)
+
+// goodNode is a secondary as the guide wants it: testenv's node files plus node.ini type,
+// a reachable health interface, the TLS files owned by postgres and the sync's key and
+// known_hosts (under the test's directory).
+func goodNode(t *testing.T) (*testenv.Node, Options, map[string]string) {
+	t.Helper()
+	pg, err := user.Lookup("postgres")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("user postgres: %v (CI=true: run scripts/install-deps.sh)", err)
+		}
+		t.Skipf("user postgres: %v", err)
+	}
+	uid, _ := strconv.Atoi(pg.Uid)
+	gid, _ := strconv.Atoi(pg.Gid)
+	dir := t.TempDir()
+	paths := map[string]string{
+		"key": filepath.Join(dir, "id_ed25519"), "known_hosts": filepath.Join(dir, "known_hosts"),
+		"pause": filepath.Join(dir, "sync-disabled"),
+	}
+	n := testenv.NewNode(t, testenv.NodeOptions{Role: "slave", HealthInterface: "0.0.0.0", HealthPort: 5588,
+		NodeINI: fmt.Sprintf("[sync]\nprimary = 127.0.0.1:22\nidentity = %s\nknown-hosts = %s\npause-file = %s\n",
+			paths["key"], paths["known_hosts"], paths["pause"])})
+	for _, p := range []string{paths["key"], paths["known_hosts"]} {
+		if err := os.WriteFile(p, []byte("x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tls := filepath.Join(n.XRoadDir, "postgresql")
+	if err := os.MkdirAll(tls, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"ca.crt", "server.crt", "server.key"} {
+		p := filepath.Join(tls, name)
+		if err := os.WriteFile(p, []byte("x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatalf("chown %s to postgres: %v", p, err)
+		}
+		paths[name] = p
+	}
+	free, err := testenv.FreePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The node's own ports (5588...) may be busy on a shared machine: one free port stands in.
+	return n, Options{XRoadDir: n.XRoadDir, Ports: []Port{{free, "admin", []string{"lbagent"}}}}, paths
+}
+
+func report(fs []Finding) string {
+	var b strings.Builder
+	for _, f := range fs {
+		fmt.Fprintf(&b, "%s %s %s\n", f.Severity, f.Chapter, f.Message)
+	}
+	return b.String()
+}
+
+func TestGoodNodeHasNoFindings(t *testing.T) {
+	_, o, _ := goodNode(t)
+	fs := Check(o)
+	if w := Worst(fs); w != OK {
+		t.Errorf("worst %s on a correct node:\n%s", w, report(fs))
+	}
+	if len(fs) < 9 {
+		t.Errorf("%d findings; want every check reported:\n%s", len(fs), report(fs))
+	}
+}
+
+// TestEachBrokenSetting breaks one setting at a time: its chapter's line turns warn or FAIL
+// and names what to fix.
+func TestEachBrokenSetting(t *testing.T) {
+	rewrite := func(t *testing.T, path, old, new string) {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), old) {
+			t.Fatalf("%s lacks %q", path, old)
+		}
+		if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	local := func(n *testenv.Node) string { return filepath.Join(n.XRoadDir, "conf.d", "local.ini") }
+	tests := []struct {
+		name    string
+		breakIt func(t *testing.T, n *testenv.Node, p map[string]string)
+		sev     Severity
+		chapter string
+		want    string
+	}{
+		{"node type unset", func(t *testing.T, n *testenv.Node, _ map[string]string) {
+			rewrite(t, filepath.Join(n.XRoadDir, "conf.d", "node.ini"), "type=slave", "type=")
+		}, Warn, "3.3", "[node] type is not set"},
+		{"health check off", func(t *testing.T, n *testenv.Node, _ map[string]string) {
+			rewrite(t, local(n), "health-check-port=5588", "health-check-port=0")
+		}, Fail, "3.4", "health-check-port is 0"},
+		{"health check on loopback", func(t *testing.T, n *testenv.Node, _ map[string]string) {
+			rewrite(t, local(n), "health-check-interface=0.0.0.0", "health-check-interface=127.0.0.1")
+		}, Warn, "3.4", "cannot reach it"},
+		{"pooled connections on", func(t *testing.T, n *testenv.Node, _ map[string]string) {
+			rewrite(t, local(n), "server-support-clients-pooled-connections=false", "server-support-clients-pooled-connections=true")
+		}, Fail, "3.2", "set it to false"},
+		{"serverconf on 5432", func(t *testing.T, n *testenv.Node, _ map[string]string) {
+			rewrite(t, filepath.Join(n.XRoadDir, "db.properties"), "jdbc:postgresql://127.0.0.1:1/serverconf", "jdbc:postgresql://127.0.0.1:5432/serverconf")
+		}, Fail, "3.3", "uses port 5432"},
+		{"TLS key readable by others", func(t *testing.T, _ *testenv.Node, p map[string]string) {
+			if err := os.Chmod(p["server.key"], 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, Fail, "4.1", "not 0600"},
+		{"TLS file owned by root", func(t *testing.T, _ *testenv.Node, p map[string]string) {
+			if err := os.Chown(p["ca.crt"], 0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}, Fail, "4.1", "not postgres"},
+		{"TLS file missing", func(t *testing.T, _ *testenv.Node, p map[string]string) {
+			if err := os.Remove(p["server.crt"]); err != nil {
+				t.Fatal(err)
+			}
+		}, Fail, "4.1", "no such file"},
+		{"no SSH key", func(t *testing.T, _ *testenv.Node, p map[string]string) {
+			if err := os.Remove(p["key"]); err != nil {
+				t.Fatal(err)
+			}
+		}, Fail, "5.1", "no SSH key"},
+		{"no known_hosts", func(t *testing.T, _ *testenv.Node, p map[string]string) {
+			if err := os.Remove(p["known_hosts"]); err != nil {
+				t.Fatal(err)
+			}
+		}, Fail, "5.1", "known_hosts"},
+		{"sync paused", func(t *testing.T, _ *testenv.Node, p map[string]string) {
+			if err := os.WriteFile(p["pause"], nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, Warn, "7.2.1", "configuration sync is paused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, o, p := goodNode(t)
+			tt.breakIt(t, n, p)
+			fs := Check(o)
+			var hit []Finding
+			for _, f := range fs {
+				if f.Severity != OK {
+					hit = append(hit, f)
+				}
+			}
+			if len(hit) != 1 || hit[0].Severity != tt.sev || hit[0].Chapter != tt.chapter || !strings.Contains(hit[0].Message, tt.want) {
+				t.Errorf("findings:\n%s\nwant exactly one %s %s line with %q", report(fs), tt.sev, tt.chapter, tt.want)
+			}
+			if Worst(fs) != tt.sev {
+				t.Errorf("worst %s; want %s", Worst(fs), tt.sev)
+			}
+		})
+	}
+}
+
+func TestNodePorts(t *testing.T) {
+	n := testenv.NewNode(t, testenv.NodeOptions{HealthInterface: "0.0.0.0", HealthPort: 5588})
+	settings, err := xroad.ReadSettings(n.XRoadDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, p := range nodePorts(xroad.HealthCheck{Interface: "0.0.0.0", Port: 5588}, settings, "127.0.0.1:5566") {
+		got = append(got, p.Number)
+	}
+	if fmt.Sprint(got) != "[5500 5577 5588 5589 5566]" {
+		t.Errorf("ports %v; want [5500 5577 5588 5589 5566]", got)
+	}
+}
+
+// TestPortHolders: a port held by a program that is not its owner is a finding naming the
+// program; held by an owner or free, it is fine.
+func TestPortHolders(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := strings.TrimSpace(string(comm))
+	free, err := testenv.FreePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := portFindings("/proc", []Port{
+		{port, "admin", []string{"lbagent"}},
+		{port, "admin", []string{"lbagent", me}},
+		{free, "admin", []string{"lbagent"}},
+	})
+	if f := fs[0]; f.Severity != Fail || !strings.Contains(f.Message, "held by "+me+", not lbagent") {
+		t.Errorf("port held by the test: %+v; want FAIL naming %s", f, me)
+	}
+	if f := fs[1]; f.Severity != OK || !strings.Contains(f.Message, "held by "+me) {
+		t.Errorf("port held by an owner: %+v; want ok", f)
+	}
+	if f := fs[2]; f.Severity != OK || !strings.Contains(f.Message, "free") {
+		t.Errorf("free port: %+v; want ok, free", f)
+	}
+}
