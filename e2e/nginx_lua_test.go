@@ -226,6 +226,9 @@ func TestNginxLua(t *testing.T) {
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
+		// The restart may have taken ss3 DOWN: the line changes at the first good poll, the
+		// state only after rise of them.
+		waitState(ctx, "ss3", "UP")
 		_, text := get("/lbkit")
 		if !strings.Contains(text, "xroad_http ss3 127.0.0.4:"+strconv.Itoa(backend)+" UP 25% agent=\"up 25%\"") {
 			t.Errorf("status page:\n%s", text)
