@@ -99,8 +99,13 @@ func TestPushToRealHAProxy(t *testing.T) {
 	waitStatus(t, client, "UP", 5*time.Second)
 	store.SetMaintenance(true)
 	waitStatus(t, client, "DRAIN", 5*time.Second)
+	m := len(ev.list())
 	store.SetMaintenance(false)
 	waitStatus(t, client, "UP", 5*time.Second)
+	// HAProxy may show UP before the push that did it is recorded: wait for its event.
+	for deadline := time.Now().Add(5 * time.Second); len(ev.list()) == m && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 
 	// An operator's maint is left alone: the verdict does not change, nothing is pushed.
 	n := len(ev.list())
