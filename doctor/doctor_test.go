@@ -337,3 +337,16 @@ func TestPortHolders(t *testing.T) {
 func primaryHBA(t *testing.T) string {
 	return filepath.Join(cluster(t).primary.DataDir, "pg_hba.conf")
 }
+
+// TestClockSkippedWithoutPrimary: without the primary's address (no health check port to
+// reach its agent on, no --primary-agent) the clock check is skipped, not a finding.
+func TestClockSkippedWithoutPrimary(t *testing.T) {
+	n := testenv.NewNode(t, testenv.NodeOptions{Role: "slave", HealthPort: -1})
+	f := clockFinding(Options{XRoadDir: n.XRoadDir, Timeout: DefaultTimeout, Now: time.Now, MaxClockOffset: time.Second}, xroad.HealthCheck{})
+	if f.Severity != Skipped || !strings.Contains(f.Message, "skipped") {
+		t.Errorf("%+v; want skipped", f)
+	}
+	if Worst([]Finding{f}) != OK {
+		t.Errorf("a skipped check counts in the exit code")
+	}
+}
