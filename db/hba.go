@@ -125,3 +125,27 @@ func hasWord(list, w string) bool {
 	}
 	return false
 }
+
+// HasReplicationRule reports whether the pg_hba.conf text has an active hostssl rule for
+// the replication pseudo-database that lets members of role (+role, or all users) in with
+// certificate or SCRAM authentication, as the guide's chapter 4.3 wants. It returns the
+// matching line.
+func HasReplicationRule(text, role string) (string, bool) {
+	for _, l := range strings.Split(text, "\n") {
+		f := hbaFields(l)
+		if len(f) < 5 || f[0] != "hostssl" || !hasWord(f[1], "replication") {
+			continue
+		}
+		if !hasWord(f[2], "+"+role) && !hasWord(f[2], "all") {
+			continue
+		}
+		method := f[4]
+		if strings.ContainsAny(method, ".:") && len(f) > 5 { // address followed by a mask
+			method = f[5]
+		}
+		if method == "cert" || method == "scram-sha-256" {
+			return strings.Join(f, " "), true
+		}
+	}
+	return "", false
+}

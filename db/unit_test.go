@@ -181,3 +181,24 @@ func TestConnStringHidesPassword(t *testing.T) {
 		t.Errorf("Config: password %q, %v; want s3cret", cfg.Password, err)
 	}
 }
+
+func TestHasReplicationRule(t *testing.T) {
+	for _, tt := range []struct {
+		name, text string
+		want       bool
+	}{
+		{"the guide's rule", "local all all trust\nhostssl replication +slavenode samenet cert\n", true},
+		{"scram with an address and mask", "hostssl replication +slavenode 10.0.0.0 255.255.255.0 scram-sha-256\n", true},
+		{"all users", "hostssl replication all 10.0.0.0/24 cert\n", true},
+		{"commented out", "#hostssl replication +slavenode samenet cert\n", false},
+		{"not TLS", "host replication +slavenode samenet cert\n", false},
+		{"md5", "hostssl replication +slavenode samenet md5\n", false},
+		{"another role", "hostssl replication +other samenet cert\n", false},
+		{"not the replication database", "hostssl all +slavenode samenet cert\n", false},
+		{"initdb's defaults", "local replication all trust\nhost replication all 127.0.0.1/32 scram-sha-256\n", false},
+	} {
+		if _, got := HasReplicationRule(tt.text, "slavenode"); got != tt.want {
+			t.Errorf("%s: %v; want %v", tt.name, got, tt.want)
+		}
+	}
+}

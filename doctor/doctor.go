@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/xroad-lb/lbkit/agent/xroad"
 	"github.com/xroad-lb/lbkit/sync"
@@ -22,12 +23,16 @@ import (
 type Severity int
 
 const (
-	OK   Severity = 0
-	Warn Severity = 1
-	Fail Severity = 2
+	Skipped Severity = -1 // a check that could not apply (shown with --debug); never the exit code
+	OK      Severity = 0
+	Warn    Severity = 1
+	Fail    Severity = 2
 )
 
 func (s Severity) String() string {
+	if s == Skipped {
+		return "skip"
+	}
 	return [...]string{"ok", "warn", "FAIL"}[s]
 }
 
@@ -45,6 +50,19 @@ type Options struct {
 	Admin        string // lbagent's admin port; default 127.0.0.1:5566
 	Ports        []Port // default: X-Road's 5500 and 5577 and the node's lbagent ports
 	Proc         string // default /proc
+
+	// ReplicationRole is the group role of the replication users in the primary's
+	// pg_hba.conf rule; default slavenode (the guide's).
+	ReplicationRole string
+	// HBAFile is the primary's serverconf pg_hba.conf; default: the instance's hba_file,
+	// asked with db.properties' user.
+	HBAFile string
+	// PrimaryAgent is the primary's lbagent health port (host:port) for the clock check;
+	// default: [sync] primary's host with this node's health check port.
+	PrimaryAgent   string
+	MaxClockOffset time.Duration    // default DefaultMaxClockOffset
+	Timeout        time.Duration    // of each network step; default DefaultTimeout
+	Now            func() time.Time // default time.Now
 }
 
 // Check reads the node's files and returns one finding per check, in the guide's order.
@@ -60,6 +78,18 @@ func Check(o Options) []Finding {
 	}
 	if o.Proc == "" {
 		o.Proc = "/proc"
+	}
+	if o.ReplicationRole == "" {
+		o.ReplicationRole = "slavenode"
+	}
+	if o.MaxClockOffset <= 0 {
+		o.MaxClockOffset = DefaultMaxClockOffset
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	var out []Finding
 	add := func(sev Severity, chapter, format string, args ...any) {
@@ -95,7 +125,11 @@ func Check(o Options) []Finding {
 			} else {
 				add(OK, "3.4", "health check port %s", hc.Addr())
 			}
+			out = append(out, healthProbe(o, hc))
 		}
+		// The guide (3.2) asks for this one setting about pooled connections; it requires no
+		// hikari (database connection pool) setting in db.properties, so there is no check of
+		// those.
 		switch v := strings.ToLower(lc.String("proxy", "server-support-clients-pooled-connections", "")); v {
 		case "false":
 			add(OK, "3.2", "[proxy] server-support-clients-pooled-connections = false")
@@ -111,9 +145,17 @@ func Check(o Options) []Finding {
 	out = append(out, portFindings(o.Proc, o.Ports)...)
 	if role != xroad.Standalone {
 		out = append(out, dbFindings(o)...)
+		if d, err := xroad.ReadDBProperties(o.XRoadDir, "serverconf"); err == nil && d.Port != 5432 {
+			if role == xroad.Primary {
+				out = append(out, hbaFinding(o, d))
+			} else {
+				out = append(out, streamingFinding(o, d))
+			}
+		}
 	}
 	if role == xroad.Secondary {
 		out = append(out, syncFindings(o)...)
+		out = append(out, clockFinding(o, health))
 	}
 	return out
 }

@@ -3,9 +3,13 @@ package agentcheck
 import (
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xroad-lb/lbkit/agent/xroad"
 )
@@ -15,6 +19,22 @@ const Section = "agent-check"
 
 // DefaultPort is the agent-check port of the example HAProxy configuration.
 const DefaultPort = 5589
+
+// StateDir is lbagent's state directory (systemd's StateDirectory=lbagent).
+const StateDir = "/var/lib/lbagent"
+
+// stateDir is StateDir; tests point it at a temporary directory.
+var stateDir = StateDir
+
+// DefaultStateFile is dir/agentcheck.state when dir exists and this process may write
+// into it, else "" (memory only).
+func DefaultStateFile(dir string) string {
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() || unix.Access(dir, unix.W_OK|unix.X_OK) != nil {
+		return ""
+	}
+	return filepath.Join(dir, "agentcheck.state")
+}
 
 // Config is the agent-check port's configuration.
 type Config struct {
@@ -77,7 +97,8 @@ func ParseBalancers(s *xroad.Settings) ([]netip.Prefix, error) {
 //	maintenance-word = drain | maint     (default drain)
 //	weight           = 1-100[%]          (default: none)
 //	ready-for        = 1m                (a peer told drain is owed "ready" this long)
-//	state-file       = /var/lib/lbagent/agentcheck.state (default: none)
+//	state-file       = path | off        (default: /var/lib/lbagent/agentcheck.state when
+//	                                      /var/lib/lbagent exists and is writable, else none)
 //	dynamic-weight   = off | connections | load
 //	dynamic-port     = 5500              (connections: the local port whose sessions count)
 //	dynamic-low      = 100               (at or below: full weight; load: per CPU, e.g. 0.5)
@@ -129,7 +150,15 @@ func LoadConfig(s *xroad.Settings, health xroad.HealthCheck) (Config, error) {
 	if c.ReadyFor, err = s.Duration(Section, "ready-for", DefaultReadyFor); err != nil {
 		return c, err
 	}
-	c.StateFile = s.String(Section, "state-file", "")
+	c.StateFile = DefaultStateFile(stateDir)
+	if s.Has(Section, "state-file") {
+		switch v := s.String(Section, "state-file", ""); strings.ToLower(v) {
+		case "", "off", "false", "no":
+			c.StateFile = ""
+		default:
+			c.StateFile = v
+		}
+	}
 	if c.Dynamic, err = loadDynamic(s); err != nil {
 		return c, err
 	}

@@ -95,3 +95,49 @@ func TestLoadConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultStateFile: the state file defaults into the state directory when it exists and
+// is writable (systemd's StateDirectory=lbagent makes it); otherwise memory only. A temporary
+// directory stands in for /var/lib/lbagent.
+func TestDefaultStateFile(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing")
+	notDir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := stateDir
+	t.Cleanup(func() { stateDir = old })
+	health := xroad.HealthCheck{Interface: "127.0.0.1", Port: 5588}
+	tests := []struct {
+		name, dir, ini, want string
+	}{
+		{"directory exists", dir, "", filepath.Join(dir, "agentcheck.state")},
+		{"directory missing", missing, "", ""},
+		{"not a directory", notDir, "", ""},
+		{"off", dir, "[agent-check]\nstate-file = off\n", ""},
+		{"empty", dir, "[agent-check]\nstate-file =\n", ""},
+		{"explicit path", missing, "[agent-check]\nstate-file = /run/x.state\n", "/run/x.state"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stateDir = tt.dir
+			c, err := LoadConfig(settings(t, tt.ini, ""), health)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.StateFile != tt.want {
+				t.Errorf("state file %q; want %q", c.StateFile, tt.want)
+			}
+		})
+	}
+	if os.Geteuid() != 0 { // root may write anywhere: the mode cannot refuse it
+		ro := filepath.Join(dir, "ro")
+		if err := os.Mkdir(ro, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		if got := DefaultStateFile(ro); got != "" {
+			t.Errorf("read-only directory: %q; want memory only", got)
+		}
+	}
+}
