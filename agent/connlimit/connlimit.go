@@ -158,10 +158,15 @@ func (l *Limiter) Stats() Stats {
 // AllowOn is AllowRequest for the client of c, a connection of this limiter (others are
 // always allowed).
 func (l *Limiter) AllowOn(c net.Conn) bool {
-	if cc, ok := c.(*Conn); ok && cc.l == l {
-		return l.AllowRequest(cc.ip)
+	cc, ok := c.(*Conn)
+	if !ok || cc.l != l || cc.balancer || l.rate == nil {
+		return true // a balancer's requests are never counted: no look-up on its hot path
 	}
-	return true
+	if l.rate.allow(cc.ip) {
+		return true
+	}
+	l.refusedRate.Add(1)
+	return false
 }
 
 // Priority reports whether ip is a priority peer (a balancer).
@@ -264,7 +269,7 @@ func (l *Limiter) admit(c net.Conn) net.Conn {
 		reset(victim.Conn)
 	}
 	l.accepted.Add(1)
-	return &Conn{Conn: c, l: l, ip: ip}
+	return &Conn{Conn: c, l: l, ip: ip, balancer: prio}
 }
 
 // evictOldest closes the oldest idle connection, if there is one.
@@ -312,7 +317,7 @@ func (l *Limiter) SetIdle(nc net.Conn, idle bool) {
 		return
 	}
 	if idle {
-		c.prio = l.priority(c.ip)
+		c.prio = c.balancer
 		l.idle.push(c)
 	} else {
 		l.idle.remove(c)
@@ -322,8 +327,9 @@ func (l *Limiter) SetIdle(nc net.Conn, idle bool) {
 // Conn is an admitted connection; Close gives its place back.
 type Conn struct {
 	net.Conn
-	l  *Limiter
-	ip netip.Addr
+	l        *Limiter
+	ip       netip.Addr
+	balancer bool // a priority peer, decided at admission
 
 	// guarded by l.mu
 	released, inIdle, prio bool
