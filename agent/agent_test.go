@@ -33,7 +33,13 @@ type running struct {
 
 func startAgent(t *testing.T, node *testenv.Node) *running {
 	t.Helper()
-	cfg, err := LoadConfig(Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: "127.0.0.1:0"})
+	return startAgentOn(t, node, "127.0.0.1:0")
+}
+
+// startAgentOn is startAgent with the admin port on admin.
+func startAgentOn(t *testing.T, node *testenv.Node, admin string) *running {
+	t.Helper()
+	cfg, err := LoadConfig(Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: admin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,20 +288,7 @@ func TestMaintenanceModeOverridesChecks(t *testing.T) {
 
 func TestAdminPortTakesAnyLoopbackPeer(t *testing.T) {
 	_, node := newDBNode(t, testenv.NodeOptions{})
-	cfg, err := LoadConfig(Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: "0.0.0.0:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(cfg, zerolog.New(io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go a.Run(ctx)
+	a := startAgentOn(t, node, "0.0.0.0:0").agent
 	_, port, _ := net.SplitHostPort(a.AdminAddr())
 	// Any loopback address is local (127.0.0.0/8): 127.0.0.2 may switch. Peers outside
 	// loopback are refused in adminport's own tests (no traffic leaves loopback here).
@@ -419,20 +412,7 @@ func TestRunReturnsWhenAServiceFailsAtOnce(t *testing.T) {
 // clients (::1 is loopback), and its /status is the full document.
 func TestAdminPortOnIPv6Loopback(t *testing.T) {
 	_, node := newDBNode(t, testenv.NodeOptions{})
-	cfg, err := LoadConfig(Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: "[::1]:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(cfg, zerolog.New(io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
-		t.Fatalf("listen on [::1]: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go a.Run(ctx)
+	a := startAgentOn(t, node, "[::1]:0").agent
 	if code, body := httpDo(t, "GET", "http://"+a.AdminAddr()+"/maintenance?targetState=true"); code != 200 || body != "Maintenance mode set: false => true\n" {
 		t.Fatalf("from ::1: got %d %q; want X-Road's answer", code, body)
 	}
