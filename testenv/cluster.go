@@ -224,8 +224,10 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (_ *Cluster, err err
 		}
 	}
 	for _, n := range c.Nodes {
-		ini := fmt.Sprintf("[lbagent]\nsuccess-ttl = 200ms\nfailure-ttl = 1s\n\n[agent-check]\nlisten = %s\n",
-			net.JoinHostPort(n.IP, strconv.Itoa(n.AgentPort)))
+		// The state file of the agent-check and push, as /var/lib/lbagent/agentcheck.state on
+		// a real node: kept across StopAgent and StartAgent.
+		ini := fmt.Sprintf("[lbagent]\nsuccess-ttl = 200ms\nfailure-ttl = 1s\n\n[agent-check]\nlisten = %s\nstate-file = %s\n",
+			net.JoinHostPort(n.IP, strconv.Itoa(n.AgentPort)), n.StateFile())
 		if opts.Push {
 			ini += fmt.Sprintf("\n[push]\nhaproxy-socket = %s\nbackend = %s\nserver = %s\n", c.HAProxy.AdminSocket, c.Backend, n.Name)
 		}
@@ -404,6 +406,10 @@ func (n *ClusterNode) StopAgent() error {
 	return nil
 }
 
+// StateFile is the agent's state file ([agent-check] state-file): the agent-check's and
+// push's own drain, kept over restarts.
+func (n *ClusterNode) StateFile() string { return filepath.Join(n.dir, "agentcheck.state") }
+
 // StatusURL is the agent's /status address.
 func (n *ClusterNode) StatusURL() string {
 	return "http://" + net.JoinHostPort(n.IP, strconv.Itoa(n.HealthPort)) + "/status"
@@ -429,7 +435,10 @@ func (n *ClusterNode) SetMaintenance(ctx context.Context, on bool) error {
 }
 
 // Log returns the last lines of the node's lbagent output.
-func (n *ClusterNode) Log(lines int) string { return tail(filepath.Join(n.dir, "lbagent.log"), lines) }
+func (n *ClusterNode) Log(lines int) string { return tail(n.LogPath(), lines) }
+
+// LogPath is the file the node's lbagent output is appended to (over restarts).
+func (n *ClusterNode) LogPath() string { return filepath.Join(n.dir, "lbagent.log") }
 
 // MsgPort is the port of the node's message-port stand-in.
 func (n *ClusterNode) MsgPort() int {

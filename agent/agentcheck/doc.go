@@ -49,7 +49,8 @@
 //
 // When StateFile is set, the announcement and the owed peers survive a restart of the
 // daemon: the file holds the word and a "peers" line (rewritten whenever the owed set
-// changes, removed in Idle). After a restart the agent still lifts its own drain at exactly
+// changes). The same file holds push's own drain (a "pushed" line); it is removed when
+// neither has anything to keep (see State). After a restart the agent still lifts its own drain at exactly
 // the peers it told, and never at others. A file without the peers line (written by an
 // older lbagent) names no peers: then every peer gets "ready" until ReadyFor has passed.
 package agentcheck

@@ -1,13 +1,7 @@
 package agentcheck
 
 import (
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -38,11 +32,11 @@ func (p phase) String() string {
 
 // machine turns verdicts into agent replies, one peer at a time.
 type machine struct {
-	word      string // drain or maint
-	weight    func() int
-	readyFor  time.Duration
-	stateFile string
-	now       func() time.Time
+	word     string // drain or maint
+	weight   func() int
+	readyFor time.Duration
+	st       *State // the state file, shared with push
+	now      func() time.Time
 
 	mu     sync.Mutex
 	phase  phase
@@ -57,83 +51,37 @@ type machine struct {
 	lines      [2][]byte
 }
 
-// State file format, written whenever the announcement or the owed peers change:
-//
-//	drain
-//	peers 192.0.2.10 192.0.2.11
-//
-// A file without the peers line (written by an older lbagent) means "announced to unknown
-// peers": every peer then gets "ready" until ReadyFor has passed.
-const peersKey = "peers"
-
-// restore reads the state file: a drain/maint announced before a restart is lifted by us.
-func (m *machine) restore() error {
-	if m.stateFile == "" {
-		return nil
+// restore takes the announcement and the owed peers from the state file read at the start:
+// a drain/maint announced before a restart is lifted by us (see State).
+func (m *machine) restore() {
+	word, anyone, peers := m.st.announcement()
+	if word == "" {
+		return
 	}
-	b, err := os.ReadFile(m.stateFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("agent-check state file: %w", err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	switch w := strings.TrimSpace(lines[0]); w {
-	case "drain", "maint":
-		m.phase, m.anyone = announced, true
-	case "":
-		return nil
-	default:
-		return fmt.Errorf("agent-check state file %s: %q: want drain or maint", m.stateFile, w)
-	}
-	for _, l := range lines[1:] {
-		f := strings.Fields(l)
-		if len(f) == 0 || f[0] != peersKey {
-			return fmt.Errorf("agent-check state file %s: %q: want %q and the owed peers", m.stateFile, l, peersKey)
-		}
-		m.anyone = false
-		m.owed = make(map[string]bool, len(f)-1)
-		for _, p := range f[1:] {
+	m.phase, m.anyone = announced, anyone
+	if !anyone {
+		m.owed = make(map[string]bool, len(peers))
+		for _, p := range peers {
 			m.owed[p] = true
 		}
 	}
-	return nil
 }
 
 // flush brings the state file in line with the machine, if it is behind. Errors are returned
 // to the caller, who keeps answering (the file only matters across restarts).
 func (m *machine) flush() error {
-	if !m.dirty || m.stateFile == "" {
+	if !m.dirty {
 		return nil
 	}
 	m.dirty = false
 	if m.phase == idle {
-		if err := os.Remove(m.stateFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("agent-check state file: %w", err)
-		}
-		return nil
+		return m.st.setAnnouncement("", false, nil)
 	}
-	data := m.word + "\n"
-	if !m.anyone {
-		peers := make([]string, 0, len(m.owed))
-		for p := range m.owed {
-			peers = append(peers, p)
-		}
-		slices.Sort(peers)
-		data += strings.TrimSpace(peersKey+" "+strings.Join(peers, " ")) + "\n"
+	peers := make([]string, 0, len(m.owed))
+	for p := range m.owed {
+		peers = append(peers, p)
 	}
-	if err := os.MkdirAll(filepath.Dir(m.stateFile), 0o755); err != nil {
-		return fmt.Errorf("agent-check state file: %w", err)
-	}
-	tmp := m.stateFile + ".tmp"
-	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
-		return fmt.Errorf("agent-check state file: %w", err)
-	}
-	if err := os.Rename(tmp, m.stateFile); err != nil {
-		return fmt.Errorf("agent-check state file: %w", err)
-	}
-	return nil
+	return m.st.setAnnouncement(m.word, m.anyone, peers)
 }
 
 // advance applies verdict v and the clock; it involves no peer.

@@ -46,6 +46,16 @@ func New(cfg Config, store *verdict.Store, onError func(error)) (*Server, error)
 
 // NewWithClock is New with an injected clock, for tests.
 func NewWithClock(cfg Config, store *verdict.Store, onError func(error), now func() time.Time) (*Server, error) {
+	st, err := OpenState(cfg.StateFile)
+	if err != nil {
+		return nil, err
+	}
+	return NewWithState(cfg, st, store, onError, now)
+}
+
+// NewWithState is NewWithClock with the state file already open (OpenState): the daemon
+// opens it once and shares it with push, so each keeps its part of the one file.
+func NewWithState(cfg Config, st *State, store *verdict.Store, onError func(error), now func() time.Time) (*Server, error) {
 	if cfg.MaintenanceWord == "" {
 		cfg.MaintenanceWord = "drain"
 	}
@@ -59,7 +69,7 @@ func NewWithClock(cfg Config, store *verdict.Store, onError func(error), now fun
 		onError = func(error) {}
 	}
 	s := &Server{cfg: cfg, store: store, onError: onError}
-	s.m = &machine{word: cfg.MaintenanceWord, readyFor: cfg.ReadyFor, stateFile: cfg.StateFile, now: now}
+	s.m = &machine{word: cfg.MaintenanceWord, readyFor: cfg.ReadyFor, st: st, now: now}
 	switch {
 	case cfg.Dynamic.Source != "":
 		w, err := NewDynamicWeight(cfg.Dynamic)
@@ -71,9 +81,7 @@ func NewWithClock(cfg Config, store *verdict.Store, onError func(error), now fun
 	case cfg.Weight > 0:
 		s.m.weight = func() int { return cfg.Weight }
 	}
-	if err := s.m.restore(); err != nil {
-		return nil, err
-	}
+	s.m.restore()
 	return s, nil
 }
 

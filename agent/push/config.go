@@ -20,6 +20,10 @@ type Config struct {
 	Backend, Server string
 	MaintenanceWord string // drain (default) or maint
 	Timeout         time.Duration
+	// State records a drain/maint push set, so that it is lifted after a restart: the
+	// agent's one state file (agentcheck.OpenState of [agent-check] state-file), shared with
+	// the agent-check. nil = memory only. Not read from the settings.
+	State State
 }
 
 // Enabled reports whether pushing is configured.

@@ -3,7 +3,9 @@
 //
 // On a change it sends: unhealthy → "set server b/s health down"; healthy → "health up";
 // maintenance → "state drain" (or maint). Like the agent-check, it sends "state ready" only
-// to lift a drain/maint that it pushed itself, so an operator's drain is never undone.
+// to lift a drain/maint that it pushed itself, so an operator's drain is never undone. That it
+// pushed one is recorded in Config.State (the agent's one state file, agentcheck.State)
+// before the command is sent, so a drain pushed before a restart is lifted after it.
 // Verdicts are not pushed while a critical check has not run yet (a restarting agent does not
 // blip the node out of the pool). A failed push is retried with backoff until it succeeds or
 // the verdict changes again.
@@ -24,7 +26,23 @@ type Event struct {
 	State    verdict.State
 	Commands []string // what was sent, e.g. "health down"
 	Err      error    // nil on success
+	// StateErr is a failure to record the push in the state file: the push itself went on
+	// (Err), but a drain it set may not be lifted after a restart.
+	StateErr error
 }
+
+// State keeps the admin state push set (drain or maint, "" for none) over restarts:
+// agentcheck.State, the agent's one state file.
+type State interface {
+	Pushed() string
+	SetPushed(word string) error
+}
+
+// memState is the State of a pusher without a state file.
+type memState struct{ word string }
+
+func (m *memState) Pushed() string              { return m.word }
+func (m *memState) SetPushed(word string) error { m.word = word; return nil }
 
 // Pusher follows a verdict store and pushes its changes to one HAProxy server.
 type Pusher struct {
@@ -32,8 +50,7 @@ type Pusher struct {
 	client  *haproxy.Client
 	store   *verdict.Store
 	onEvent func(Event)
-
-	pushedAdmin bool // we set drain/maint and have not lifted it yet
+	state   State
 }
 
 // New returns a pusher for cfg (see LoadConfig). onEvent, when not nil, is called after each
@@ -48,7 +65,11 @@ func New(cfg Config, store *verdict.Store, onEvent func(Event)) *Pusher {
 	if onEvent == nil {
 		onEvent = func(Event) {}
 	}
-	return &Pusher{cfg: cfg, client: haproxy.NewClient(cfg.Socket), store: store, onEvent: onEvent}
+	p := &Pusher{cfg: cfg, client: haproxy.NewClient(cfg.Socket), store: store, onEvent: onEvent, state: cfg.State}
+	if p.state == nil {
+		p.state = &memState{}
+	}
+	return p
 }
 
 // Backoff bounds between retries of a failed push.
@@ -101,10 +122,11 @@ func (p *Pusher) send(ctx context.Context, v *verdict.Verdict, ev *Event) error 
 	defer cancel()
 	if v.State == verdict.Maintenance {
 		ev.Commands = append(ev.Commands, "state "+p.cfg.MaintenanceWord)
+		// Recorded first: a crash right after the command must not leave a drain nobody lifts.
+		ev.StateErr = p.state.SetPushed(p.cfg.MaintenanceWord)
 		if err := p.client.SetServerState(ctx, b, s, haproxy.AdminState(p.cfg.MaintenanceWord)); err != nil {
 			return fmt.Errorf("push %s/%s: %w", b, s, err)
 		}
-		p.pushedAdmin = true
 		return nil
 	}
 	up := v.State == verdict.Healthy
@@ -112,12 +134,12 @@ func (p *Pusher) send(ctx context.Context, v *verdict.Verdict, ev *Event) error 
 	if err := p.client.SetHealth(ctx, b, s, up); err != nil {
 		return fmt.Errorf("push %s/%s: %w", b, s, err)
 	}
-	if p.pushedAdmin {
+	if p.state.Pushed() != "" { // ours, also from before a restart
 		ev.Commands = append(ev.Commands, "state ready")
 		if err := p.client.SetServerState(ctx, b, s, haproxy.StateReady); err != nil {
 			return fmt.Errorf("push %s/%s: %w", b, s, err)
 		}
-		p.pushedAdmin = false
+		ev.StateErr = p.state.SetPushed("")
 	}
 	return nil
 }
