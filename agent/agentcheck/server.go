@@ -182,18 +182,20 @@ func trimNL(b []byte) []byte {
 	return b
 }
 
-// ListenAndServe listens on cfg.Listen and serves until ctx ends.
+// ListenAndServe listens on cfg.Listen and serves until ctx ends. As Serve's, its errors
+// do not name the agent-check: the caller names its services.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("agent-check: listen %s: %w", s.cfg.Listen, err)
+		return err // "listen tcp ADDR: ..." names the address
 	}
 	return s.Serve(ctx, ln)
 }
 
 // Serve answers connections on ln until ctx ends; it closes ln. The dynamic weight sampler,
-// when configured, runs alongside.
+// when configured, runs alongside. Its errors do not name the agent-check: the daemon names
+// the service that failed ("agent-check: listener closed: ...").
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -220,7 +222,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("agent-check: listener closed: %w", err)
+			return fmt.Errorf("listener closed: %w", err)
 		}
 		wg.Add(1)
 		go func() {

@@ -55,7 +55,7 @@ func agentCheckAndPush(cfg agent.Config, log zerologLogger) (*agent.Component, w
 // and /lb on the health port.
 func agentCheckPort(a *agent.Agent, acfg agentcheck.Config, st *agentcheck.State, log zerologLogger) error {
 	srv, err := agentcheck.NewWithState(acfg, st, a.Store(), func(err error) {
-		log.Warn().Err(err).Str("component", "agent-check").Msg("agent-check")
+		log.Warn().Err(err).Str("component", "agent-check").Msg("agent-check port: error (it keeps answering)")
 	}, time.Now)
 	if err != nil {
 		return err
