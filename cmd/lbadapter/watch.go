@@ -107,7 +107,7 @@ change is logged with the agent's words. Balancers of other types are left alone
 			for i, u := range ups {
 				names[i] = u.Name
 			}
-			log.Info().Strs("balancers", names).Int("nodes", len(cfg.Nodes)).Dur("interval", interval).
+			log.Info().Strs("balancers", names).Int("nodes", len(cfg.Nodes)).Stringer("interval", interval).
 				Int("fall", fall).Int("rise", rise).Str("config", c.configPath).Msg("watching")
 			return w.Run(cmd.Context())
 		},

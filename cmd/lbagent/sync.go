@@ -102,7 +102,7 @@ could not read were skipped (as rsync).`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if !once {
-				log.Info().Str("primary", file.Primary).Str("target", file.Target).Dur("interval", file.Interval).Msg("config sync started")
+				log.Info().Str("primary", file.Primary).Str("target", file.Target).Stringer("interval", file.Interval).Msg("config sync started")
 				return w.Run(ctx)
 			}
 			res, err := w.Once(ctx)
@@ -226,9 +226,9 @@ func syncReporter(log zerologLogger, cfg sync.Config) func(sync.Event) {
 				ev = ev.Bool("recovered_interrupted_commit", true)
 			}
 			ev.Str("component", "sync").Int("changes", e.Result.Changes).Int64("received_bytes", e.Result.Received).
-				Dur("duration", e.Result.Duration).Msg("config sync pass applied")
+				Stringer("duration", e.Result.Duration).Msg("config sync pass applied")
 		case sync.EventIdle:
-			log.Debug().Str("component", "sync").Dur("duration", e.Result.Duration).Int("files", e.Result.Files).Msg("config sync pass: no changes")
+			log.Debug().Str("component", "sync").Stringer("duration", e.Result.Duration).Int("files", e.Result.Files).Msg("config sync pass: no changes")
 		case sync.EventError:
 			log.Warn().Str("component", "sync").Err(e.Err).Str("primary", cfg.Primary).Msg("config sync pass failed; nothing changed")
 		case sync.EventPaused:
