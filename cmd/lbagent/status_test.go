@@ -62,8 +62,14 @@ func TestStatusExitCodes(t *testing.T) {
 		}
 	}
 
-	if got := strings.TrimSpace(adminGet(t, admin, "/maintenance?targetState=true")); got != "Maintenance mode set: false => true" {
-		t.Fatalf("maintenance on: %q", got)
+	if code, out := capture(t, "maintenance", "status", "--admin", admin); code != 0 || out != "maintenance mode: off\n" {
+		t.Errorf("maintenance status: exit %d, %q; want 0 and \"maintenance mode: off\"", code, out)
+	}
+	if code, out := capture(t, "maintenance", "on", "--admin", admin); code != 0 || out != "Maintenance mode set: false => true\n" {
+		t.Fatalf("maintenance on: exit %d, %q; want X-Road's answer", code, out)
+	}
+	if code, out := capture(t, "maintenance", "status", "--admin", admin); code != 0 || out != "maintenance mode: on\n" {
+		t.Errorf("maintenance status: exit %d, %q; want 0 and \"maintenance mode: on\"", code, out)
 	}
 	code, out := capture(t, "status", "--admin", admin)
 	if code != 2 || !strings.Contains(out, "maintenance  on") {
