@@ -72,8 +72,13 @@ func (p *agentProc) log() string { p.mu.Lock(); defer p.mu.Unlock(); return p.ou
 // startLBAgent runs bin for node n with the admin port on admin; it is stopped at cleanup.
 func startLBAgent(t *testing.T, bin string, n *testenv.Node, admin string, env ...string) *agentProc {
 	t.Helper()
-	p := &agentProc{exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, "run", "--xroad-dir", n.XRoadDir, "--ocsp-cache-dir", n.OCSPDir, "--admin-listen", admin)
+	return startProc(t, exec.Command(bin, "run", "--xroad-dir", n.XRoadDir, "--ocsp-cache-dir", n.OCSPDir, "--admin-listen", admin), env...)
+}
+
+// startProc starts cmd with env added and its output collected; it is stopped at cleanup.
+func startProc(t *testing.T, cmd *exec.Cmd, env ...string) *agentProc {
+	t.Helper()
+	p := &agentProc{exited: make(chan struct{}), cmd: cmd}
 	p.cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw

@@ -56,6 +56,9 @@ reported; the rest is applied.
 Settings come from the [sync] section of <xroad-dir>/conf.d/lbagent.ini, then of
 <xroad-dir>/conf.d/node.ini; every flag below overrides its key (see docs/sync.md).
 
+SIGHUP is logged and ignored: the settings are read at start only, so apply a change with a
+restart (systemctl restart lbagent-sync); a pass is never cut short by it.
+
 Exit codes with --once: 0 the pass succeeded, 1 it failed (nothing was changed),
 2 bad configuration, 3 paused (the pause file exists), 23 applied, but files the primary
 could not read were skipped (as rsync).`,
@@ -102,6 +105,7 @@ could not read were skipped (as rsync).`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if !once {
+				defer logSIGHUP(ctx, log, syncHUPMessage)()
 				log.Info().Str("primary", file.Primary).Str("target", file.Target).Stringer("interval", file.Interval).Msg("config sync started")
 				return w.Run(ctx)
 			}
@@ -205,6 +209,9 @@ func applySyncFlags(cmd *cobra.Command, file *sync.Config, flags sync.Config) {
 	set("preserve-special-bits", func() { file.PreserveSpecialBits = flags.PreserveSpecialBits })
 	set("numeric-owners", func() { file.NumericOwners = flags.NumericOwners })
 }
+
+// syncHUPMessage is logged for a SIGHUP to the continuous sync, which keeps running.
+const syncHUPMessage = "SIGHUP ignored: lbagent sync reads its settings only at start; apply changes with systemctl restart lbagent-sync"
 
 // syncReporter logs the worker's events; idle passes only at debug level.
 func syncReporter(log zerologLogger, cfg sync.Config) func(sync.Event) {
