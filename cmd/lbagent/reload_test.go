@@ -183,10 +183,11 @@ func TestReadyAndReload(t *testing.T) {
 
 	// waitLog waits until the daemon's output (read through a pipe, so behind the notify
 	// socket) has a line with want; the test's -timeout bounds the wait.
+	mark := 0 // waitLog looks at the output from here on
 	waitLog := func(want string) string {
 		t.Helper()
 		for {
-			out := log()
+			out := log()[mark:]
 			if strings.Contains(out, want) {
 				return out
 			}
@@ -209,6 +210,16 @@ func TestReadyAndReload(t *testing.T) {
 	if st := adminGet(t, admin, "/status"); !strings.Contains(st, `"state":"maintenance"`) && !strings.Contains(st, `"state": "maintenance"`) {
 		t.Errorf("maintenance lost by the reload; /status:\n%s", st)
 	}
+
+	// The agent-check's and push's settings are read at the start only: a reload says so
+	// (issue 12 bug 7: document and log what needs a restart).
+	mark = len(log())
+	reload("[lbagent]\ncheck-timeout = 1s\nmax-connections = 64\n" + agentCheck + "maintenance-word = maint\n" +
+		"[push]\nhaproxy-socket = /run/haproxy/admin.sock\nbackend = xroad\nserver = ss1\n")
+	if out := waitLog("next restart"); !strings.Contains(out, `,"[agent-check]","[push]"]`) {
+		t.Errorf("changed [agent-check] and [push] not logged as needing a restart:\n%s", out)
+	}
+	mark = len(log())
 
 	reload("[lbagent]\nfailure-ttl = often\n" + agentCheck)
 	out = waitLog("configuration reload refused")

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime"
+	"slices"
 	"syscall"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -66,7 +68,9 @@ lbagent) reads the files again: check-timeout, success-ttl, failure-ttl and db.p
 from each check's next run; maintenance mode and the agent-check state are kept; a
 configuration that does not load is refused with a log line and the running one kept.
 Listen addresses, connection caps and rates, the public ports' timeouts, the set of checks,
-the role, max-procs, status-token and balancers take effect at the next restart (logged).`,
+the role, max-procs, status-token, maintenance-state-file and the sections [agent-check],
+[push], [replication] and [sync] take effect at the next restart (systemctl restart lbagent);
+a reload logs which changed settings wait for it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// SIGHUP re-reads the configuration (caught from the start: its default ends the process).
@@ -126,7 +130,11 @@ the role, max-procs, status-token and balancers take effect at the next restart 
 			if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
 				log.Warn().Err(err).Msg("sd_notify READY")
 			}
-			go reloadOnHUP(ctx, hup, f, a, log)
+			running, err := partSettings(cfg) // as built above, for the reload to compare
+			if err != nil {
+				return err
+			}
+			go reloadOnHUP(ctx, hup, f, a, running, log)
 			return a.Run(ctx)
 		},
 	}
@@ -144,7 +152,7 @@ the role, max-procs, status-token and balancers take effect at the next restart 
 // reloadOnHUP re-reads the configuration at each SIGHUP. A configuration that does not load
 // (or whose parts' settings do not) is refused with one log line and the running one is
 // kept; maintenance mode and the agent-check state are never touched.
-func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, f agent.Flags, a *agent.Agent, log zerologLogger) {
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, f agent.Flags, a *agent.Agent, running []partSetting, log zerologLogger) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -153,13 +161,14 @@ func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, f agent.Flags, a *ag
 		}
 		_, _ = daemon.SdNotify(false, daemon.SdNotifyReloading)
 		cfg, err := agent.LoadConfig(f)
+		var parts []partSetting
 		if err == nil {
-			err = checkParts(cfg)
+			parts, err = partSettings(cfg)
 		}
 		if err != nil {
 			log.Error().Err(err).Msg("configuration reload refused: keeping the running configuration")
 		} else {
-			restart := a.Reload(cfg)
+			restart := append(a.Reload(cfg), changedParts(running, parts)...)
 			var timing []string // what the checks run with now: name=timeout/success-ttl/failure-ttl
 			for _, c := range a.Checks() {
 				timing = append(timing, fmt.Sprintf("%s=%s/%s/%s", c.Name, c.Timeout, c.PassTTL, c.FailTTL))
@@ -173,23 +182,50 @@ func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, f agent.Flags, a *ag
 	}
 }
 
-// checkParts validates the settings of the daemon's parts (agent-check, push, replication,
-// sync) with their own loaders, without building them.
-func checkParts(cfg agent.Config) error {
-	if _, err := agentcheck.LoadConfig(cfg.Settings, cfg.Health); err != nil {
-		return err
+// partSettings reads the settings of the daemon's parts (agent-check, push, replication,
+// sync) with their own loaders, without building them, by section. They take effect at a
+// restart only.
+func partSettings(cfg agent.Config) ([]partSetting, error) {
+	ac, err := agentcheck.LoadConfig(cfg.Settings, cfg.Health)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := push.LoadConfig(cfg.Settings); err != nil {
-		return err
+	ac.Balancers = nil // agent.Reload names them on their own
+	pc, err := push.LoadConfig(cfg.Settings)
+	if err != nil {
+		return nil, err
 	}
+	parts := []partSetting{{"[agent-check]", ac}, {"[push]", pc}}
 	if cfg.Role != xroad.Secondary {
-		return nil
+		return parts, nil
 	}
-	if _, err := db.LoadConfig(cfg.XRoadDir); err != nil {
-		return err
+	dc, err := db.LoadConfig(cfg.XRoadDir)
+	if err != nil {
+		return nil, err
 	}
-	_, err := sync.LoadConfig(cfg.XRoadDir)
-	return err
+	sc, err := sync.LoadConfig(cfg.XRoadDir)
+	if err != nil {
+		return nil, err
+	}
+	return append(parts, partSetting{"[replication]", dc}, partSetting{"[sync]", sc}), nil
+}
+
+// partSetting is one part's settings as read by its loader.
+type partSetting struct {
+	section string
+	value   any
+}
+
+// changedParts names the sections whose settings differ between old and new.
+func changedParts(old, new []partSetting) []string {
+	var out []string
+	for _, n := range new {
+		i := slices.IndexFunc(old, func(o partSetting) bool { return o.section == n.section })
+		if i < 0 || !reflect.DeepEqual(old[i].value, n.value) {
+			out = append(out, n.section)
+		}
+	}
+	return out
 }
 
 func healthDesc(c agent.Config) string {
