@@ -42,7 +42,7 @@ type Config struct {
 	MaintenanceWord string        // "drain" (default) or "maint"
 	Weight          int           // static weight percent sent with "up" (1-100); 0 = none
 	ReadyFor        time.Duration // how long a peer told drain stays owed "ready" after our maintenance
-	StateFile       string        // our own drain and its owed peers over restarts; "" = memory only
+	StateFile       string        // our own drain, its owed peers and push's drain over restarts (State); "" = memory only
 	Dynamic         DynamicConfig // Source "" = off
 	// Balancers, when not empty, are the only peers that are told drain/maint as an
 	// announcement and given "ready" (on this port and on /lb); they also get the reserved
