@@ -109,6 +109,14 @@ func StartHAProxy(ctx context.Context, opts HAProxyOptions) (*HAProxy, error) {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
+	// The state file as docs/haproxy.md has the operator create it before the first start
+	// (the format version only), so HAProxy starts without a warning.
+	if _, err := os.Stat(h.StateFile); errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(h.StateFile, []byte("1\n"), 0o600); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, fmt.Errorf("testenv: write server state: %w", err)
+		}
+	}
 	if err := h.start(ctx); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
