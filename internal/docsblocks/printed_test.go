@@ -148,9 +148,9 @@ func (l *loaders) load(t *testing.T, b docsblocks.Block) error {
 	case docsblocks.HAProxy:
 		return l.haproxyCheck(t, b)
 	case docsblocks.Nginx:
-		return l.nginxTest(t, b.Text, b.Fragment)
+		return l.nginxTest(t, b, b.Text)
 	case docsblocks.NginxServers:
-		return l.serversFile(t, b.Text)
+		return l.serversFile(t, b)
 	case docsblocks.JSON:
 		var v any
 		return json.Unmarshal([]byte(b.Text), &v)
@@ -248,6 +248,11 @@ func (l *loaders) haproxyCheck(t *testing.T, b docsblocks.Block) error {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(l.haproxy, "-c", "-f", path).CombinedOutput()
+	header := 0
+	if b.Fragment {
+		header = strings.Count(fmt.Sprintf(haproxyFragment, dir), "\n")
+	}
+	out = docLines(out, path, b, header)
 	if err != nil {
 		return fmt.Errorf("haproxy -c: %v\n%s", err, out)
 	}
@@ -257,15 +262,30 @@ func (l *loaders) haproxyCheck(t *testing.T, b docsblocks.Block) error {
 	return nil
 }
 
+// docLines turns "PATH:N" in a program's output into the printed block's file:line.
+func docLines(out []byte, path string, b docsblocks.Block, header int) []byte {
+	re := regexp.MustCompile(regexp.QuoteMeta(path) + `:(\d+)`)
+	return re.ReplaceAllFunc(out, func(m []byte) []byte {
+		var n int
+		fmt.Sscanf(string(re.FindSubmatch(m)[1]), "%d", &n)
+		if n-header < 1 {
+			return m
+		}
+		return []byte(fmt.Sprintf("%s:%d", b.File, b.Line+n-header-1))
+	})
+}
+
 // nginxFragment completes a block marked as a fragment: it goes into an http {} block of a
 // minimal nginx.conf that loads Debian's modules.
 const nginxFragment = "pid %[1]s/nginx.pid;\ninclude /etc/nginx/modules-enabled/*.conf;\nevents {}\nhttp {\n%[2]s\n}\n"
 
-func (l *loaders) nginxTest(t *testing.T, text string, fragment bool) error {
+func (l *loaders) nginxTest(t *testing.T, b docsblocks.Block, text string) error {
 	dir := t.TempDir()
 	conf := l.rewrite(t, text, dir)
-	if fragment {
+	header := 0
+	if b.Fragment {
 		conf = fmt.Sprintf(nginxFragment, dir, conf)
+		header = strings.Count(fmt.Sprintf(nginxFragment, dir, ""), "\n") - 2
 	}
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
@@ -276,6 +296,7 @@ func (l *loaders) nginxTest(t *testing.T, text string, fragment bool) error {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(l.nginx, "-t", "-p", dir+"/", "-e", filepath.Join(dir, "error.log"), "-c", path).CombinedOutput()
+	out = docLines(out, path, b, header)
 	if err != nil {
 		return fmt.Errorf("nginx -t: %v\n%s", err, out)
 	}
@@ -287,22 +308,22 @@ func (l *loaders) nginxTest(t *testing.T, text string, fragment bool) error {
 
 // serversFile reads a servers file with lbadapter's reader, then has nginx -t include it in
 // a stream upstream.
-func (l *loaders) serversFile(t *testing.T, text string) error {
+func (l *loaders) serversFile(t *testing.T, b docsblocks.Block) error {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "block.servers")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(b.Text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, _, err := nginx.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if f == nil {
-		return errors.New("nginx.ReadFile: no file")
+	if _, _, err := nginx.ReadFile(path); err != nil {
+		return errors.New(string(docLines([]byte(err.Error()), path, b, 0)))
 	}
 	conf := fmt.Sprintf("pid %[1]s/nginx.pid;\ninclude /etc/nginx/modules-enabled/*.conf;\nevents {}\n"+
 		"stream {\n    upstream u {\n        include %[2]s;\n    }\n}\n", dir, path)
-	return l.nginxTest(t, conf, false)
+	err := l.nginxTest(t, docsblocks.Block{File: "(the test's stream {} around it)", Line: 1}, conf)
+	if err != nil {
+		return errors.New(string(docLines([]byte(err.Error()), path, b, 0)))
+	}
+	return nil
 }
 
 // TestExtractorFindsTheDocs: the Markdown sources are where the docs are (a renamed folder
