@@ -179,12 +179,8 @@ func (l *loaders) checkConfig(t *testing.T, name, text string) error {
 		"--ocsp-cache-dir", node.OCSPDir)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
+	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("lbagent run --check-config: %v: %s", err, strings.TrimSpace(stderr.String()))
-	}
-	if !strings.HasPrefix(string(out), "configuration OK") {
-		return fmt.Errorf("lbagent run --check-config printed %q", out)
 	}
 	return nil
 }
