@@ -129,7 +129,7 @@ target-port = 5500
 		t.Fatal(err)
 	}
 	want := []BalancerConfig{
-		{Name: "haproxy", Type: "haproxy", RuntimeAPI: "/run/haproxy/admin.sock", Backend: "xroad", CallTimeout: DefaultCallTimeout},
+		{Name: "haproxy", Type: "haproxy", RuntimeAPI: "/run/haproxy/admin.sock", Backend: "xroad-ss", CallTimeout: DefaultCallTimeout},
 		{Name: "nlb", Type: "aws", TargetGroupARN: "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/xroad-ss/6d0ecf831eec9f09",
 			Region: "eu-west-1", Endpoint: "http://127.0.0.1:4566", CallTimeout: DefaultAWSCallTimeout},
 	}
