@@ -15,7 +15,7 @@ func TestLoadExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantB := []BalancerConfig{{Name: "balancer", Type: "haproxy", RuntimeAPI: "/run/haproxy/admin.sock", Backend: "xroad-ss", CallTimeout: 5 * time.Second}}
+	wantB := []BalancerConfig{{Name: "balancer", Type: "haproxy", RuntimeAPI: "/run/haproxy/admin.sock", Backend: "xroad", CallTimeout: 5 * time.Second}}
 	if !reflect.DeepEqual(c.Balancers, wantB) {
 		t.Errorf("balancers: got %+v; want %+v", c.Balancers, wantB)
 	}

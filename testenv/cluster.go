@@ -49,6 +49,9 @@ type ClusterOptions struct {
 
 	// SharedHealthPort gives every node the same health port (as ELBv2 does).
 	SharedHealthPort bool
+	// SharedAgentPort gives every node the same agent-check port (as one "default-server
+	// agent-port" line of an HAProxy backend does).
+	SharedAgentPort bool
 
 	// Nginx also puts every node in a stream upstream of a real nginx (worker_processes 2,
 	// worker_shutdown_timeout 5m), the cluster config's [balancer "edge"] of type nginx: the
@@ -178,6 +181,12 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (_ *Cluster, err err
 			return nil, err
 		}
 	}
+	sharedAgentPort := 0
+	if opts.SharedAgentPort {
+		if sharedAgentPort, err = FreePortOn(ips...); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Nginx {
 		if c.MsgPort, err = FreePortOn(ips...); err != nil {
 			return nil, err
@@ -198,8 +207,10 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (_ *Cluster, err err
 				return nil, err
 			}
 		}
-		if n.AgentPort, err = FreePort(n.IP); err != nil {
-			return nil, err
+		if n.AgentPort = sharedAgentPort; n.AgentPort == 0 {
+			if n.AgentPort, err = FreePort(n.IP); err != nil {
+				return nil, err
+			}
 		}
 		admin, err := FreePort("127.0.0.1")
 		if err != nil {

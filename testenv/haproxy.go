@@ -33,6 +33,10 @@ type HAProxyOptions struct {
 	Global []string
 	// Dir holds the instance's files; default a new directory under os.TempDir().
 	Dir string
+	// Config, when set, is the whole haproxy.cfg, used as given (the fields above but Dir are
+	// then ignored). Its admin "stats socket" must be <Dir>/admin.sock and its
+	// server-state-file <Dir>/server-state (HAProxy.AdminSocket, HAProxy.StateFile).
+	Config string
 }
 
 // HAFrontend is a TCP frontend that sends everything to one backend.
@@ -109,6 +113,14 @@ func StartHAProxy(ctx context.Context, opts HAProxyOptions) (*HAProxy, error) {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
+	// The state file as docs/haproxy.md has the operator create it before the first start
+	// (the format version only), so HAProxy starts without a warning.
+	if _, err := os.Stat(h.StateFile); errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(h.StateFile, []byte("1\n"), 0o600); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, fmt.Errorf("testenv: write server state: %w", err)
+		}
+	}
 	if err := h.start(ctx); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
@@ -121,6 +133,13 @@ func StartHAProxy(ctx context.Context, opts HAProxyOptions) (*HAProxy, error) {
 func (h *HAProxy) WriteConfig(opts HAProxyOptions) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if opts.Config != "" {
+		if err := os.WriteFile(h.ConfigPath, []byte(opts.Config), 0o600); err != nil {
+			return fmt.Errorf("testenv: write haproxy config: %w", err)
+		}
+		h.opts = opts
+		return nil
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "global\n")
 	fmt.Fprintf(&b, "    stats socket %s mode 600 level admin expose-fd listeners\n", h.AdminSocket)

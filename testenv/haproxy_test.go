@@ -120,3 +120,17 @@ func TestHAProxyForwardsAndKeepsStateOverReload(t *testing.T) {
 	}
 	tc.Close()
 }
+
+// TestHAProxyFirstStartQuiet: a fresh instance starts without HAProxy's warning about a
+// missing server-state file (the file is created as docs/haproxy.md tells operators).
+func TestHAProxyFirstStartQuiet(t *testing.T) {
+	h := NewHAProxy(t, HAProxyOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := h.CLI(ctx, "show info"); err != nil {
+		t.Fatal(err)
+	}
+	if log := h.Log(50); strings.Contains(log, "server state file") || strings.Contains(log, "WARNING") {
+		t.Errorf("HAProxy warned at its first start:\n%s", log)
+	}
+}

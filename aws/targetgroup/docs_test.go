@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/xroad-lb/lbkit/aws/targetgroup"
-	"github.com/xroad-lb/lbkit/lbadapters"
 )
 
 // blocks returns the fenced code blocks of a Markdown file with the given info string.
@@ -26,30 +25,6 @@ func blocks(t *testing.T, path, lang string) []string {
 		out = append(out, m[1])
 	}
 	return out
-}
-
-// TestDocsConfigBlocks: every cluster.ini block of docs/aws.md loads as printed.
-func TestDocsConfigBlocks(t *testing.T) {
-	ini := blocks(t, "../../docs/aws.md", "ini")
-	if len(ini) < 2 {
-		t.Fatalf("docs/aws.md has %d ini blocks; want at least 2", len(ini))
-	}
-	for i, text := range ini {
-		c, err := lbadapters.Parse([]byte(text))
-		if err != nil {
-			t.Errorf("docs/aws.md ini block %d: %v\n%s", i+1, err, text)
-			continue
-		}
-		aws := 0
-		for _, b := range c.Balancers {
-			if b.Type == lbadapters.TypeAWS {
-				aws++
-			}
-		}
-		if aws == 0 {
-			t.Errorf("docs/aws.md ini block %d has no balancer of type aws", i+1)
-		}
-	}
 }
 
 // TestDocsIAMPolicy: the policy in docs/aws.md is valid JSON and allows exactly the ELBv2
