@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -229,6 +230,39 @@ func TestReplication(t *testing.T) {
 		st := w.Status()
 		if !st.Up || !st.Streaming || st.PauseState != "not paused" || st.Error != "" {
 			t.Fatalf("got %s; want up, streaming, not paused (the monitor user may read the pause state)", mustJSON(st))
+		}
+	})
+
+	t.Run("an interrupted pause is not reported as done", func(t *testing.T) {
+		// Issue 12, bug 5. The startup process is stopped (SIGSTOP), so the standby stays at
+		// "pause requested"; the clock cancels the context at the first confirmation poll, as
+		// an operator's Ctrl-C or the end of issue 13's SSH session would.
+		var startup int
+		if err := sb.QueryRow(ctx, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'startup'").Scan(&startup); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(startup, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		cont := func() { _ = syscall.Kill(startup, syscall.SIGCONT) }
+		defer cont()
+		ictx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		calls := 0
+		r := replay{confirm: time.Hour, poll: 20 * time.Millisecond, now: func() time.Time {
+			if calls++; calls == 2 {
+				cancel()
+			}
+			return time.Now()
+		}}
+		s, err := r.set(ictx, sb, "pg_wal_replay_pause", "paused")
+		if err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted") ||
+			!strings.Contains(err.Error(), "pause requested") {
+			t.Errorf("interrupted pause: got %v, %v; want an error saying interrupted at \"pause requested\", wrapping context.Canceled", s, err)
+		}
+		cont()
+		if _, err := Resume(ctx, sb); err != nil {
+			t.Fatal(err)
 		}
 	})
 
