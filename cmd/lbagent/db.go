@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -131,7 +133,17 @@ Connection: --host, --port, --user, --dbname, libpq's PG* variables (PGPASSWORD 
 password; there is no password flag), then <xroad-dir>/db.properties, then port 5433 and
 libpq's unix socket. setup, pause and resume need a superuser: run them as
 "sudo -u postgres lbagent db ...". status and wait-caught-up use db.properties' serverconf
-user, which "db setup primary" allows to read the replication state.`,
+user, which "db setup primary" allows to read the replication state.
+
+Exit status: 0 done, 1 failed, 2 bad usage, 130 interrupted (Ctrl-C or SIGTERM; pause and
+resume then say the replay state they leave, e.g. "pause requested").`,
+		// Ctrl-C and SIGTERM end the command's context: a wait reports where it stopped
+		// instead of dying silently; a second signal kills as usual.
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			go func() { <-ctx.Done(); stop() }()
+			cmd.SetContext(ctx)
+		},
 	}
 	f.register(cmd)
 	cmd.AddCommand(newDBInstanceCmd(), newDBSetupCmd(&f), newDBStatusCmd(&f),
@@ -296,7 +308,7 @@ func newDBStatusCmd(f *dbFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
-				return fmt.Errorf("-o %q: want text or json", output)
+				return usageError(fmt.Errorf("-o %q: want text or json", output))
 			}
 			c, err := f.conn(cmd, true)
 			if err != nil {
