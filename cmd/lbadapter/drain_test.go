@@ -27,12 +27,13 @@ type drainEnv struct {
 	node    lbadapters.Node
 }
 
-func newDrainEnv(t *testing.T) *drainEnv {
+func newDrainEnv(t *testing.T, serverOptions ...string) *drainEnv {
 	t.Helper()
 	msg := testenv.NewMsgServer(t, "127.0.0.2:0")
 	h := testenv.NewHAProxy(t, testenv.HAProxyOptions{
 		Frontends: []testenv.HAFrontend{{Name: "fe", Bind: "127.0.0.1:0", Backend: "xroad"}},
-		Backends:  []testenv.HABackend{{Name: "xroad", Servers: []testenv.HAServer{{Name: "ss2", Addr: msg.Addr}}}},
+		Backends: []testenv.HABackend{{Name: "xroad", Servers: []testenv.HAServer{
+			{Name: "ss2", Addr: msg.Addr, Options: strings.Join(serverOptions, " ")}}}},
 	})
 	config := filepath.Join(t.TempDir(), "cluster.ini")
 	ini := fmt.Sprintf("[balancer]\ntype = haproxy\nruntime-api = %s\nbackend = xroad\n\n[node \"ss2\"]\naddress = 127.0.0.2\nrole = secondary\nserver = ss2\n", h.AdminSocket)
@@ -124,5 +125,34 @@ func TestDrainInterrupted(t *testing.T) {
 	}
 	if out != "" {
 		t.Errorf("stdout %q; want nothing", out)
+	}
+}
+
+// TestStatusExplainsDrainAgent: HAProxy writes "DRAIN (agent)" for a drained server that has
+// an agent-check, whoever drained it; after an operator's drain, status says so (issue 12,
+// bug 8).
+func TestStatusExplainsDrainAgent(t *testing.T) {
+	agentPort, err := testenv.FreePort("127.0.0.2") // nothing listens: HAProxy ignores an unreachable agent
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newDrainEnv(t, fmt.Sprintf("agent-check agent-addr 127.0.0.2 agent-port %d agent-inter 1s", agentPort))
+	if code, out, errOut := e.lbadapter(context.Background(), "drain", "ss2", "--no-wait"); code != 0 {
+		t.Fatalf("drain: exit %d\n%s%s", code, out, errOut)
+	}
+	_, out, _ := e.lbadapter(context.Background(), "status")
+	if !strings.Contains(out, "DRAIN (agent)") {
+		t.Fatalf("status after an operator drain:\n%s\nwant HAProxy's DRAIN (agent)", out)
+	}
+	want := `note: HAProxy shows "DRAIN (agent)" for any drained server that has an agent-check, whoever drained it (lbadapter drain or the node's lbagent)` + "\n"
+	if !strings.HasSuffix(out, want) {
+		t.Errorf("status:\n%s\nwant it to end with %q", out, want)
+	}
+	if err := haproxy.NewClient(e.h.AdminSocket).SetServerState(context.Background(), "xroad", "ss2", haproxy.StateReady); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(t, func(s lbadapters.ServerState) bool { return s.State == lbadapters.StateUp }, "UP")
+	if _, out, _ := e.lbadapter(context.Background(), "status"); strings.Contains(out, "note:") {
+		t.Errorf("status of an UP server has a note:\n%s", out)
 	}
 }

@@ -28,7 +28,10 @@ func (c *cli) statusCmd() *cobra.Command {
             healthy, unhealthy, maintenance, or unreachable
   one column per balancer, headed by its name (BALANCER for an unnamed [balancer]):
             haproxy: the state of the node's server: UP, DOWN, DRAIN, MAINT, NOLB, with
-                     HAProxy's own words, e.g. "DRAIN (agent)", "DOWN 1/2"
+                     HAProxy's own words, e.g. "DRAIN (agent)", "DOWN 1/2". HAProxy writes
+                     "DRAIN (agent)" for any drained server that has an agent-check,
+                     whoever drained it (lbadapter drain or the node's lbagent): a note
+                     under the table says so; "DOWN (agent)" is the agent's own "down"
             aws:     the target's health in the target group (DescribeTargetHealth): healthy,
                      initial, unhealthy, draining, unused, with AWS's reason code, e.g.
                      "unhealthy (Target.ResponseCodeMismatch)"
@@ -151,6 +154,7 @@ func (c *cli) printTable(bs []lbadapters.Named, rows []lbadapters.NodeStatus) {
 		head = append(head, strings.ToUpper(b.Name))
 	}
 	fmt.Fprintln(w, strings.Join(append(head, "SESSIONS", "LAG", "SYNC AGE", "REASON"), "\t"))
+	drainAgent := false
 	for _, r := range rows {
 		agent, reason := "unreachable", ""
 		if r.Agent != nil {
@@ -173,6 +177,7 @@ func (c *cli) printTable(bs []lbadapters.Named, rows []lbadapters.NodeStatus) {
 				continue
 			}
 			cells = append(cells, v.State.Words())
+			drainAgent = drainAgent || v.State.Status == "DRAIN (agent)"
 			if v.State.Sessions != lbadapters.NotCounted {
 				total, counted = total+v.State.Sessions, true
 			}
@@ -191,6 +196,9 @@ func (c *cli) printTable(bs []lbadapters.Named, rows []lbadapters.NodeStatus) {
 		fmt.Fprintln(w, strings.Join(cells, "\t"))
 	}
 	_ = w.Flush()
+	if drainAgent {
+		fmt.Fprintln(c.stdout, `note: HAProxy shows "DRAIN (agent)" for any drained server that has an agent-check, whoever drained it (lbadapter drain or the node's lbagent)`)
+	}
 }
 
 // lagText is the LAG column: "-" when the agent shows no replication watch.
