@@ -355,9 +355,8 @@ func TestReplication(t *testing.T) {
 
 	t.Run("certificates that are not replication users are refused", func(t *testing.T) {
 		for _, tt := range []struct{ user, certOf, want string }{
-			{"intruder", "intruder", "as intruder"},                                           // CN is no role at all
-			{"serverconf", "serverconf", "as serverconf"},                                     // a role, but not a member of slavenode
-			{"replica1", "intruder", `certificate authentication failed for user "replica1"`}, // CN is not the user
+			{"intruder", "intruder", "as intruder"},       // CN is no role at all
+			{"serverconf", "serverconf", "as serverconf"}, // a role, but not a member of slavenode
 		} {
 			dir := filepath.Join(c.certDir, "refused-"+tt.user+"-"+tt.certOf)
 			o := secondaryOpts(c.primary, dir, tt.certOf, c.node, bin)
@@ -365,6 +364,24 @@ func TestReplication(t *testing.T) {
 			_, err := SetupSecondary(ctx, o)
 			if err == nil || !strings.Contains(err.Error(), "pg_basebackup") || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("user %s with the certificate of %s: got %v; want pg_basebackup refused, with %q", tt.user, tt.certOf, err, tt.want)
+			}
+		}
+	})
+
+	t.Run("a certificate of another node is refused before pg_basebackup", func(t *testing.T) {
+		// Issue 12, bug 8: --name replica2 with replica1's certificate failed in pg_basebackup
+		// with "fe_sendauth: no password supplied".
+		for _, tt := range []struct{ name, certOf string }{{"replica2", "replica1"}, {"replica1", "intruder"}} {
+			dir := filepath.Join(c.certDir, "cn-"+tt.name+"-"+tt.certOf)
+			o := secondaryOpts(c.primary, dir, tt.certOf, c.node, bin)
+			o.Primary.User = tt.name
+			_, err := SetupSecondary(ctx, o)
+			want := `is for "` + tt.certOf + `" (CN), not for node name "` + tt.name + `"`
+			if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "pg_basebackup") {
+				t.Errorf("--name %s with the certificate of %s: got %v; want %q before pg_basebackup", tt.name, tt.certOf, err, want)
+			}
+			if _, err := os.Stat(dir); err == nil {
+				t.Errorf("the refused setup created %s", dir)
 			}
 		}
 	})

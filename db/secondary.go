@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/xroad-lb/lbkit/db/certs"
 )
 
 // SecondaryOptions are the guide's chapter 4.4 settings for a secondary's serverconf instance.
@@ -37,6 +39,21 @@ func SetupSecondary(ctx context.Context, o SecondaryOptions) (*Result, error) {
 	p := o.Primary
 	if p.Host == "" || p.User == "" || p.CAFile == "" || p.CertFile == "" || p.KeyFile == "" {
 		return nil, errors.New("setup secondary: the primary's host, the node name and the CA, certificate and key files are all required")
+	}
+	if err := certs.CheckNodeName(p.User); err != nil {
+		return nil, fmt.Errorf("setup secondary: %w", err)
+	}
+	// The primary's pg_hba "cert" rule compares the certificate's CN with the user: a
+	// mismatch would fail inside pg_basebackup with a misleading message
+	// ("fe_sendauth: no password supplied" when the name is no replication user).
+	cert, err := certs.LoadCert(p.CertFile)
+	if err != nil {
+		return nil, fmt.Errorf("setup secondary: %w", err)
+	}
+	if cn := cert.Subject.CommonName; cn != p.User {
+		return nil, fmt.Errorf("setup secondary: the certificate %s is for %q (CN), not for node name %q: "+
+			"the primary authenticates the node by its certificate's CN; use %s's own certificate (lbagent certs node --name %s)",
+			p.CertFile, cn, p.User, p.User, p.User)
 	}
 	if p.Port == 0 {
 		p.Port = 5433
