@@ -119,7 +119,7 @@ func SetupSecondary(ctx context.Context, o SecondaryOptions) (*Result, error) {
 		{"primary_conninfo", conninfo},
 	}
 	auto := filepath.Join(o.DataDir, "postgresql.auto.conf")
-	if err := setAutoConf(auto, settings); err != nil {
+	if err := setAutoConf(auto, "standby settings written by lbagent db setup secondary", settings); err != nil {
 		return nil, fmt.Errorf("setup secondary: %w", err)
 	}
 	res.changed("wrote the standby settings to %s", auto)
@@ -242,7 +242,8 @@ func confLine(line string) (key, value string, ok bool) {
 
 // setAutoConf sets the settings in postgresql.auto.conf, replacing earlier lines for the
 // same names and keeping the rest, with the file's mode and owner.
-func setAutoConf(path string, settings [][2]string) error {
+// comment is written above them (e.g. "written by lbagent db create-instance").
+func setAutoConf(path, comment string, settings [][2]string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -258,7 +259,7 @@ func setAutoConf(path string, settings [][2]string) error {
 		}
 		out = append(out, line)
 	}
-	out = append(out, "# standby settings written by lbagent db setup secondary")
+	out = append(out, "# "+comment)
 	for _, s := range settings {
 		out = append(out, s[0]+" = "+quoteConf(s[1]))
 	}
