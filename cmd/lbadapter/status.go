@@ -7,10 +7,10 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/xroad-lb/lbkit/internal/units"
 	"github.com/xroad-lb/lbkit/lbadapters"
 )
 
@@ -210,9 +210,9 @@ func lagText(a *lbadapters.AgentStatus) string {
 	if !r.Up {
 		return "?"
 	}
-	s := byteSize(r.LagBytes)
+	s := units.Bytes(r.LagBytes)
 	if r.LagSeconds >= 1 {
-		s += " " + seconds(r.LagSeconds)
+		s += " " + units.Seconds(r.LagSeconds)
 	}
 	if r.Paused {
 		s += " paused"
@@ -228,29 +228,10 @@ func syncAgeText(a *lbadapters.AgentStatus) string {
 	y := a.Components.Sync
 	s := "never"
 	if y.AgeSeconds != nil {
-		s = seconds(*y.AgeSeconds)
+		s = units.Seconds(*y.AgeSeconds)
 	}
 	if y.Paused {
 		s += " paused"
 	}
 	return s
-}
-
-// byteSize prints n in the units of [replication] lag-limit (1024-based B, kB, MB, GB).
-func byteSize(n int64) string {
-	const k = 1024
-	switch {
-	case n < k:
-		return strconv.FormatInt(n, 10) + "B"
-	case n < k*k:
-		return strconv.FormatFloat(float64(n)/k, 'f', 1, 64) + "kB"
-	case n < k*k*k:
-		return strconv.FormatFloat(float64(n)/(k*k), 'f', 1, 64) + "MB"
-	}
-	return strconv.FormatFloat(float64(n)/(k*k*k), 'f', 1, 64) + "GB"
-}
-
-// seconds prints a duration in seconds rounded to whole seconds (Go's form: 4s, 5m0s).
-func seconds(s float64) string {
-	return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
 }
