@@ -61,7 +61,7 @@ Settings come from the [sync] section of <xroad-dir>/conf.d/lbagent.ini, then of
 With --once it prints one line, "applied N changes from PRIMARY:SOURCE (...)" or "in sync
 with PRIMARY:SOURCE: N entries, no changes (...)", or the error once.
 Exit codes with --once: 0 the pass succeeded, 1 it failed (nothing was changed),
-2 bad configuration, 3 paused (the pause file exists), 23 applied, but files the primary
+2 bad configuration or flags, 3 paused (the pause file exists), 23 applied, but files the primary
 could not read were skipped (as rsync).`,
 		Example: `  lbagent sync --once --primary ss1.example.org
   lbagent sync --once --primary 10.0.0.1 --accept-new-host-key   # record the host key once
