@@ -115,7 +115,8 @@ func initInstance(ctx context.Context, o InstanceOptions) (*Result, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, commandError("initdb "+o.DataDir, err, out)
 	}
-	if err := setAutoConf(filepath.Join(o.DataDir, "postgresql.auto.conf"), [][2]string{{"port", strconv.Itoa(o.Port)}}); err != nil {
+	if err := setAutoConf(filepath.Join(o.DataDir, "postgresql.auto.conf"), "written by lbagent db create-instance",
+		[][2]string{{"port", strconv.Itoa(o.Port)}}); err != nil {
 		return nil, fmt.Errorf("create instance: %w", err)
 	}
 	res.changed("initialized %s (port %d)", o.DataDir, o.Port)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/xroad-lb/lbkit/testenv"
@@ -39,6 +40,10 @@ func TestCreateInstanceInitdb(t *testing.T) {
 	}
 	if v, ok := confValue(string(b), "port"); !ok || v != "5433" {
 		t.Errorf("port in postgresql.auto.conf: got %q, %v; want 5433", v, ok)
+	}
+	// A new instance is no standby (issue 12, bug 8: the comment said "standby settings").
+	if strings.Contains(string(b), "standby") || !strings.Contains(string(b), "# written by lbagent db create-instance\n") {
+		t.Errorf("postgresql.auto.conf of a new instance:\n%s\nwant a create-instance comment, no word of a standby", b)
 	}
 	res, err = CreateInstance(context.Background(), opts)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/xroad-lb/lbkit/db/certs"
 )
 
 // PrimaryOptions are the guide's chapter 4.3 settings for the primary's serverconf instance.
@@ -93,6 +95,9 @@ func SetupPrimary(ctx context.Context, target Conn, opts PrimaryOptions) (*Resul
 	for _, n := range opts.Replicas {
 		if n == "" || n == opts.ServerconfUser || n == opts.Role {
 			return nil, fmt.Errorf("setup primary: bad replica name %q", n)
+		}
+		if err := certs.CheckNodeName(n); err != nil {
+			return nil, fmt.Errorf("setup primary: --replica: %w", err)
 		}
 	}
 	conn, err := target.Connect(ctx)

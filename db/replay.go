@@ -8,19 +8,30 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Pause pauses WAL replay on a standby (pg_wal_replay_pause) and waits, while ctx allows,
-// until the standby confirms it. WAL is still received, so it can catch up after Resume.
-// It returns the standby's state after the call.
+// Pause pauses WAL replay on a standby (pg_wal_replay_pause) and waits, up to 2 s, until
+// the standby confirms it ("pause requested" after that already stops replay before its
+// next record). WAL is still received, so it can catch up after Resume. It returns the
+// standby's state after the call, and an *InterruptedError when ctx ends before the
+// confirmation.
 func Pause(ctx context.Context, conn *pgx.Conn) (*Standby, error) {
-	return setReplay(ctx, conn, "pg_wal_replay_pause", "paused")
+	return defaultReplay.set(ctx, conn, "pg_wal_replay_pause", "paused")
 }
 
 // Resume resumes WAL replay on a standby (pg_wal_replay_resume).
 func Resume(ctx context.Context, conn *pgx.Conn) (*Standby, error) {
-	return setReplay(ctx, conn, "pg_wal_replay_resume", "not paused")
+	return defaultReplay.set(ctx, conn, "pg_wal_replay_resume", "not paused")
 }
 
-func setReplay(ctx context.Context, conn *pgx.Conn, fn, want string) (*Standby, error) {
+// replay waits for the standby to confirm a pause or resume; now is its clock.
+type replay struct {
+	now     func() time.Time
+	confirm time.Duration // how long to wait for the startup process to confirm
+	poll    time.Duration
+}
+
+var defaultReplay = replay{now: time.Now, confirm: 2 * time.Second, poll: 20 * time.Millisecond}
+
+func (r replay) set(ctx context.Context, conn *pgx.Conn, fn, want string) (*Standby, error) {
 	s, err := StandbyStatus(ctx, conn)
 	if err != nil {
 		return nil, err
@@ -30,19 +41,35 @@ func setReplay(ctx context.Context, conn *pgx.Conn, fn, want string) (*Standby, 
 	}
 	// A pause is confirmed by the startup process at its next check; a standby with no WAL
 	// to replay may stay at "pause requested" a while, which already stops replay.
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := r.now().Add(r.confirm)
 	for {
 		if s, err = StandbyStatus(ctx, conn); err != nil {
 			return nil, err
 		}
-		if s.PauseState == want || s.PauseState == "unknown" || time.Now().After(deadline) {
+		if s.PauseState == want || s.PauseState == "unknown" || r.now().After(deadline) {
 			return s, nil
 		}
-		if err := sleep(ctx, 20*time.Millisecond); err != nil {
-			return s, nil
+		if err := sleep(ctx, r.poll); err != nil {
+			// The call went through, but the standby has not confirmed it: not a success.
+			return s, withTarget(conn.Config(), fn, &InterruptedError{Step: fn, State: s.PauseState, Err: err})
 		}
 	}
 }
+
+// InterruptedError is returned when ctx ends (Ctrl-C, SIGTERM, a closed SSH session) before
+// the standby confirmed a pause or resume. It matches ctx's error (errors.Is).
+type InterruptedError struct {
+	Step  string // "pg_wal_replay_pause" or "pg_wal_replay_resume"
+	State string // the standby's pause state when interrupted, e.g. "pause requested"
+	Err   error
+}
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("interrupted before the standby confirmed: replay is %q (see lbagent db status)", e.State)
+}
+
+// Unwrap makes errors.Is(err, context.Canceled) true.
+func (e *InterruptedError) Unwrap() error { return e.Err }
 
 // WaitCaughtUp polls the standby every interval until its replay LSN has reached its receive
 // LSN (the guide's check before upgrading a secondary). progress, when not nil, is called

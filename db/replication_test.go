@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -232,6 +233,39 @@ func TestReplication(t *testing.T) {
 		}
 	})
 
+	t.Run("an interrupted pause is not reported as done", func(t *testing.T) {
+		// Issue 12, bug 5. The startup process is stopped (SIGSTOP), so the standby stays at
+		// "pause requested"; the clock cancels the context at the first confirmation poll, as
+		// an operator's Ctrl-C or the end of issue 13's SSH session would.
+		var startup int
+		if err := sb.QueryRow(ctx, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'startup'").Scan(&startup); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(startup, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		cont := func() { _ = syscall.Kill(startup, syscall.SIGCONT) }
+		defer cont()
+		ictx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		calls := 0
+		r := replay{confirm: time.Hour, poll: 20 * time.Millisecond, now: func() time.Time {
+			if calls++; calls == 2 {
+				cancel()
+			}
+			return time.Now()
+		}}
+		s, err := r.set(ictx, sb, "pg_wal_replay_pause", "paused")
+		if err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted") ||
+			!strings.Contains(err.Error(), "pause requested") {
+			t.Errorf("interrupted pause: got %v, %v; want an error saying interrupted at \"pause requested\", wrapping context.Canceled", s, err)
+		}
+		cont()
+		if _, err := Resume(ctx, sb); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("pause stops replay, resume catches up", func(t *testing.T) {
 		before := count()
 		s, err := Pause(ctx, sb)
@@ -321,9 +355,8 @@ func TestReplication(t *testing.T) {
 
 	t.Run("certificates that are not replication users are refused", func(t *testing.T) {
 		for _, tt := range []struct{ user, certOf, want string }{
-			{"intruder", "intruder", "as intruder"},                                           // CN is no role at all
-			{"serverconf", "serverconf", "as serverconf"},                                     // a role, but not a member of slavenode
-			{"replica1", "intruder", `certificate authentication failed for user "replica1"`}, // CN is not the user
+			{"intruder", "intruder", "as intruder"},       // CN is no role at all
+			{"serverconf", "serverconf", "as serverconf"}, // a role, but not a member of slavenode
 		} {
 			dir := filepath.Join(c.certDir, "refused-"+tt.user+"-"+tt.certOf)
 			o := secondaryOpts(c.primary, dir, tt.certOf, c.node, bin)
@@ -331,6 +364,24 @@ func TestReplication(t *testing.T) {
 			_, err := SetupSecondary(ctx, o)
 			if err == nil || !strings.Contains(err.Error(), "pg_basebackup") || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("user %s with the certificate of %s: got %v; want pg_basebackup refused, with %q", tt.user, tt.certOf, err, tt.want)
+			}
+		}
+	})
+
+	t.Run("a certificate of another node is refused before pg_basebackup", func(t *testing.T) {
+		// Issue 12, bug 8: --name replica2 with replica1's certificate failed in pg_basebackup
+		// with "fe_sendauth: no password supplied".
+		for _, tt := range []struct{ name, certOf string }{{"replica2", "replica1"}, {"replica1", "intruder"}} {
+			dir := filepath.Join(c.certDir, "cn-"+tt.name+"-"+tt.certOf)
+			o := secondaryOpts(c.primary, dir, tt.certOf, c.node, bin)
+			o.Primary.User = tt.name
+			_, err := SetupSecondary(ctx, o)
+			want := `is for "` + tt.certOf + `" (CN), not for node name "` + tt.name + `"`
+			if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "pg_basebackup") {
+				t.Errorf("--name %s with the certificate of %s: got %v; want %q before pg_basebackup", tt.name, tt.certOf, err, want)
+			}
+			if _, err := os.Stat(dir); err == nil {
+				t.Errorf("the refused setup created %s", dir)
 			}
 		}
 	})

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/xroad-lb/lbkit/db/certs"
 )
 
 // SecondaryOptions are the guide's chapter 4.4 settings for a secondary's serverconf instance.
@@ -37,6 +39,21 @@ func SetupSecondary(ctx context.Context, o SecondaryOptions) (*Result, error) {
 	p := o.Primary
 	if p.Host == "" || p.User == "" || p.CAFile == "" || p.CertFile == "" || p.KeyFile == "" {
 		return nil, errors.New("setup secondary: the primary's host, the node name and the CA, certificate and key files are all required")
+	}
+	if err := certs.CheckNodeName(p.User); err != nil {
+		return nil, fmt.Errorf("setup secondary: %w", err)
+	}
+	// The primary's pg_hba "cert" rule compares the certificate's CN with the user: a
+	// mismatch would fail inside pg_basebackup with a misleading message
+	// ("fe_sendauth: no password supplied" when the name is no replication user).
+	cert, err := certs.LoadCert(p.CertFile)
+	if err != nil {
+		return nil, fmt.Errorf("setup secondary: %w", err)
+	}
+	if cn := cert.Subject.CommonName; cn != p.User {
+		return nil, fmt.Errorf("setup secondary: the certificate %s is for %q (CN), not for node name %q: "+
+			"the primary authenticates the node by its certificate's CN; use %s's own certificate (lbagent certs node --name %s)",
+			p.CertFile, cn, p.User, p.User, p.User)
 	}
 	if p.Port == 0 {
 		p.Port = 5433
@@ -102,7 +119,7 @@ func SetupSecondary(ctx context.Context, o SecondaryOptions) (*Result, error) {
 		{"primary_conninfo", conninfo},
 	}
 	auto := filepath.Join(o.DataDir, "postgresql.auto.conf")
-	if err := setAutoConf(auto, settings); err != nil {
+	if err := setAutoConf(auto, "standby settings written by lbagent db setup secondary", settings); err != nil {
 		return nil, fmt.Errorf("setup secondary: %w", err)
 	}
 	res.changed("wrote the standby settings to %s", auto)
@@ -225,7 +242,8 @@ func confLine(line string) (key, value string, ok bool) {
 
 // setAutoConf sets the settings in postgresql.auto.conf, replacing earlier lines for the
 // same names and keeping the rest, with the file's mode and owner.
-func setAutoConf(path string, settings [][2]string) error {
+// comment is written above them (e.g. "written by lbagent db create-instance").
+func setAutoConf(path, comment string, settings [][2]string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -241,7 +259,7 @@ func setAutoConf(path string, settings [][2]string) error {
 		}
 		out = append(out, line)
 	}
-	out = append(out, "# standby settings written by lbagent db setup secondary")
+	out = append(out, "# "+comment)
 	for _, s := range settings {
 		out = append(out, s[0]+" = "+quoteConf(s[1]))
 	}

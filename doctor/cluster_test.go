@@ -151,5 +151,5 @@ func startCluster(ctx context.Context) (c *pgCluster, err error) {
 	}
 }
 
-// nodeDBPassword is the serverconf password testenv writes into a node's db.properties.
+// nodeDBPassword is the serverconf password of the node's db.properties and of the primary.
 const nodeDBPassword = "serverconf-pw"

@@ -66,7 +66,7 @@ func goodNodeAs(t *testing.T, role string) (*testenv.Node, Options, map[string]s
 	c := cluster(t)
 	port := healthPort(t, 0)
 	paths["health-port"] = strconv.Itoa(port)
-	n := testenv.NewNode(t, testenv.NodeOptions{Role: role, HealthInterface: "0.0.0.0", HealthPort: port,
+	n := testenv.NewNode(t, testenv.NodeOptions{Role: role, HealthInterface: "0.0.0.0", HealthPort: port, DBPassword: nodeDBPassword,
 		NodeINI: fmt.Sprintf("[sync]\nprimary = 127.0.0.1:22\nidentity = %s\nknown-hosts = %s\npause-file = %s\n",
 			paths["key"], paths["known_hosts"], paths["pause"])})
 	for _, p := range []string{paths["key"], paths["known_hosts"]} {

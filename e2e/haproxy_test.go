@@ -197,7 +197,7 @@ func TestHAProxyCluster(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("drain did not return after the connection closed")
 		}
-		if !strings.Contains(stderr.String(), "1 sessions left") {
+		if !strings.Contains(stderr.String(), "1 session left") {
 			t.Errorf("no progress line with 1 session left:\n%s", stderr.String())
 		}
 		if !strings.Contains(stdout.String(), "ss2: drained") {
@@ -279,11 +279,11 @@ func TestHAProxyCluster(t *testing.T) {
 		n := c.Node("ss3")
 		held := dialTo(t, ctx, c, n)
 		r := runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "drain", "ss3", "--timeout", "300ms", "--poll", "50ms")
-		if r.code != 5 || !strings.Contains(r.stderr, "timed out after") || !strings.Contains(r.stderr, "1 sessions left") {
+		if r.code != 5 || !strings.Contains(r.stderr, "timed out after") || !strings.Contains(r.stderr, "1 session left") {
 			t.Errorf("drain with a held connection and --timeout 300ms: exit %d, %q; want 5 and a timeout message", r.code, r.stderr)
 		}
 		r = runLBAdapter(ctx, lbadapter, "--config", c.ConfigPath, "drain", "ss3", "--no-wait")
-		if r.code != 0 || !strings.Contains(r.stdout, "1 sessions left (not waiting)") {
+		if r.code != 0 || !strings.Contains(r.stdout, "1 session left (not waiting)") {
 			t.Errorf("drain --no-wait: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 		held.Close()

@@ -58,7 +58,7 @@ func TestNginxStream(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The reload replaced the workers; the held connection lives on in an old one.
-		d.waitStderr(t, ctx, "drain ss2 [edge]: DRAIN (operator), 1 old worker(s) finishing (worker_shutdown_timeout 5m0s will cut them), 1 sessions left")
+		d.waitStderr(t, ctx, "drain ss2 [edge]: DRAIN (operator), 1 old worker(s) finishing (worker_shutdown_timeout 5m0s will cut them), 1 session left")
 		if w := nginxWorkers(t, c); w == workersBefore {
 			t.Errorf("nginx workers %v not replaced by the drain's reload", w)
 		}

@@ -54,7 +54,8 @@ func testSecondaryReplication(t *testing.T, bin, adapter string) {
 		// WriteNode creates the serverconf database on the primary; the base backup then
 		// carries it (and the serverconf user with its pg_monitor grant) to the standby.
 		var err error
-		if node, err = testenv.WriteNode(root, testenv.NodeOptions{Role: "slave", DB: primary, LBAgentINI: secondaryINI}); err != nil {
+		if node, err = testenv.WriteNode(root, testenv.NodeOptions{Role: "slave", DB: primary, LBAgentINI: secondaryINI,
+			DBPassword: "serverconf-pw"}); err != nil {
 			t.Fatal(err)
 		}
 		if err := primary.Exec(ctx, "postgres", "CREATE TABLE lagtest (id serial PRIMARY KEY, pad text)"); err != nil {

@@ -17,6 +17,45 @@ const DefaultPoll = 500 * time.Millisecond
 // someone (another operator, or an agent's "ready") lifted the drain.
 var ErrLifted = errors.New("drain lifted while waiting")
 
+// ErrKeptMaint is returned by a Balancer's Drain when the node is in maintenance (HAProxy's
+// MAINT) and the adapter left it so: a drain would take it out of maintenance, turning its
+// health checks and persistent connections back on. Drain then waits as usual.
+var ErrKeptMaint = errors.New("already MAINT, kept")
+
+// Sessions is "1 session" or "3 sessions".
+func Sessions(n int) string {
+	if n == 1 {
+		return "1 session"
+	}
+	return fmt.Sprintf("%d sessions", n)
+}
+
+// InterruptedError is the error of a drain or enable whose ctx ended while it waited (an
+// operator's Ctrl-C): it says what state the node is left in. It matches ctx's error.
+type InterruptedError struct {
+	Op   string // "drain" or "enable"
+	Node string // the node, with " [balancer]" when the balancer has a name
+	Name string // the node alone
+	Last ServerState
+	Err  error // ctx.Err()
+}
+
+func (e *InterruptedError) Error() string {
+	s := fmt.Sprintf("%s %s: interrupted; %s ", e.Op, e.Node, e.Name)
+	if e.Op == "drain" {
+		s += "stays " + e.Last.Words()
+	} else {
+		s += "is enabled, the balancer shows " + e.Last.Words()
+	}
+	if e.Last.Sessions != NotCounted && e.Op == "drain" {
+		s += ", " + Sessions(e.Last.Sessions) + " left"
+	}
+	return s
+}
+
+// Unwrap makes errors.Is(err, context.Canceled) true.
+func (e *InterruptedError) Unwrap() error { return e.Err }
+
 // ErrTimeout is matched (errors.Is) by the *TimeoutError of a wait that ran out of time.
 var ErrTimeout = errors.New("timed out")
 
@@ -34,8 +73,8 @@ func (e *TimeoutError) Error() string {
 		if e.Last.Sessions == NotCounted {
 			return fmt.Sprintf("drain %s: timed out after %s, still %s", e.Node, waited, e.Last.Words())
 		}
-		return fmt.Sprintf("drain %s: timed out after %s with %d sessions left (balancer state %s)",
-			e.Node, waited, e.Last.Sessions, e.Last.Words())
+		return fmt.Sprintf("drain %s: timed out after %s with %s left (balancer state %s)",
+			e.Node, waited, Sessions(e.Last.Sessions), e.Last.Words())
 	}
 	s := fmt.Sprintf("enable %s: timed out after %s waiting for UP (balancer state %s", e.Node, waited, e.Last.Words())
 	if e.Last.Description != "" {
@@ -76,7 +115,7 @@ func (p Progress) String() string {
 		b.WriteString(")")
 	}
 	if p.State.Sessions != NotCounted {
-		fmt.Fprintf(&b, ", %d sessions left", p.State.Sessions)
+		b.WriteString(", " + Sessions(p.State.Sessions) + " left")
 	}
 	if p.Op == "drain" && p.State.DrainLimit > 0 && p.State.State == StateDrain {
 		fmt.Fprintf(&b, ", %ds of up to %ds", int(p.Elapsed.Seconds()), int(p.State.DrainLimit.Seconds()))
@@ -98,14 +137,19 @@ type Wait struct {
 // Drain tells the balancer to drain the node and waits until no session is left (and the
 // balancer does not show the node UP), or, on a balancer that does not count sessions, until
 // it shows the node out of service (MAINT). It returns the last state seen.
+// A node the balancer keeps in maintenance (ErrKeptMaint) is left so.
 func Drain(ctx context.Context, b Balancer, n Node, w Wait) (ServerState, error) {
-	return drain(ctx, Named{Balancer: b}, n, w)
+	o := drain(ctx, Named{Balancer: b}, n, w)
+	return o.State, o.Err
 }
 
-func drain(ctx context.Context, b Named, n Node, w Wait) (ServerState, error) {
+func drain(ctx context.Context, b Named, n Node, w Wait) Outcome {
 	label := nodeLabel(n, b.Name)
-	if err := b.Drain(ctx, n); err != nil {
-		return ServerState{}, fmt.Errorf("drain %s: %w", label, err)
+	kept := false
+	if err := b.Drain(ctx, n); errors.Is(err, ErrKeptMaint) {
+		kept = true
+	} else if err != nil {
+		return Outcome{Balancer: b.Name, Err: fmt.Errorf("drain %s: %w", label, err)}
 	}
 	seen := false // the balancer has shown the node out of rotation
 	s, err := wait(ctx, b, n, "drain", w, func(s ServerState) (bool, error) {
@@ -118,20 +162,22 @@ func drain(ctx context.Context, b Named, n Node, w Wait) (ServerState, error) {
 		// sessions (ELBv2) is done once the node is out of service (unused).
 		return !up && (s.Sessions == 0 || s.Sessions == NotCounted && s.State == StateMaint), nil
 	})
-	return s, err
+	return Outcome{Balancer: b.Name, State: s, KeptMaint: kept, Err: err}
 }
 
 // Enable tells the balancer to give the node traffic again and waits until it shows the node
 // UP (which needs the node's health check to pass). It returns the last state seen.
 func Enable(ctx context.Context, b Balancer, n Node, w Wait) (ServerState, error) {
-	return enable(ctx, Named{Balancer: b}, n, w)
+	o := enable(ctx, Named{Balancer: b}, n, w)
+	return o.State, o.Err
 }
 
-func enable(ctx context.Context, b Named, n Node, w Wait) (ServerState, error) {
+func enable(ctx context.Context, b Named, n Node, w Wait) Outcome {
 	if err := b.Enable(ctx, n); err != nil {
-		return ServerState{}, fmt.Errorf("enable %s: %w", nodeLabel(n, b.Name), err)
+		return Outcome{Balancer: b.Name, Err: fmt.Errorf("enable %s: %w", nodeLabel(n, b.Name), err)}
 	}
-	return wait(ctx, b, n, "enable", w, func(s ServerState) (bool, error) { return s.State == StateUp, nil })
+	s, err := wait(ctx, b, n, "enable", w, func(s ServerState) (bool, error) { return s.State == StateUp, nil })
+	return Outcome{Balancer: b.Name, State: s, Err: err}
 }
 
 // nodeLabel names the node in messages, with the balancer when it has a name: "ss2 [nlb]".
@@ -176,7 +222,7 @@ func wait(ctx context.Context, b Named, n Node, op string, w Wait, done func(Ser
 		}
 		select {
 		case <-ctx.Done():
-			return s, fmt.Errorf("%s %s: %w", op, label, ctx.Err())
+			return s, &InterruptedError{Op: op, Node: label, Name: n.Name, Last: s, Err: ctx.Err()}
 		case <-deadline:
 			return s, &TimeoutError{Op: op, Node: label, Waited: clock.Since(start), Last: s}
 		case <-clock.After(poll):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -429,20 +430,31 @@ func (n *ClusterNode) StatusURL() string {
 // SetMaintenance switches the agent's maintenance mode through its admin port, as an
 // operator's curl does.
 func (n *ClusterNode) SetMaintenance(ctx context.Context, on bool) error {
+	_, err := n.Maintenance(ctx, on)
+	return err
+}
+
+// Maintenance is SetMaintenance that returns the agent's answer, as curl prints it
+// ("Maintenance mode set: false => true\n").
+func (n *ClusterNode) Maintenance(ctx context.Context, on bool) (string, error) {
 	url := fmt.Sprintf("http://%s/maintenance?targetState=%t", n.AdminAddr, on)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("testenv: maintenance %s: %w", n.Name, err)
+		return "", fmt.Errorf("testenv: maintenance %s: %w", n.Name, err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil {
+		return "", fmt.Errorf("testenv: maintenance %s: %w", n.Name, err)
+	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("testenv: maintenance %s: HTTP %d", n.Name, resp.StatusCode)
+		return "", fmt.Errorf("testenv: maintenance %s: HTTP %d %s", n.Name, resp.StatusCode, body)
 	}
-	return nil
+	return string(body), nil
 }
 
 // Log returns the last lines of the node's lbagent output.

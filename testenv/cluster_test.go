@@ -27,6 +27,15 @@ func TestClusterStartsUp(t *testing.T) {
 			t.Errorf("%s: got %q, %v; want UP", n.Name, st, err)
 		}
 	}
+	// The demo prints the agent's answer to the guide's curl (issue 12, bug 8: it printed none).
+	for _, tt := range []struct {
+		on   bool
+		want string
+	}{{true, "Maintenance mode set: false => true\n"}, {false, "Maintenance mode set: true => false\n"}} {
+		if got, err := c.Node("ss2").Maintenance(ctx, tt.on); err != nil || got != tt.want {
+			t.Errorf("Maintenance(%v) = %q, %v; want %q", tt.on, got, err, tt.want)
+		}
+	}
 	cfg, err := readFile(c.ConfigPath)
 	if err != nil || !strings.Contains(cfg, c.HAProxy.AdminSocket) || !strings.Contains(cfg, `[node "ss3"]`) {
 		t.Errorf("cluster.ini: %v\n%s", err, cfg)

@@ -21,11 +21,14 @@ import (
 )
 
 // PostgresOptions shape a PostgreSQL instance. The zero value is a fresh cluster on
-// 127.0.0.1 at a free port with superuser "postgres" and password "postgres".
+// 127.0.0.1 at a free port with superuser "postgres" and a random password.
 type PostgresOptions struct {
-	Host     string   // listen address, default 127.0.0.1
-	Port     int      // 0 = a free port
-	Password string   // superuser password, default "postgres"
+	Host string // listen address, default 127.0.0.1
+	Port int    // 0 = a free port, kept across Stop and Start
+	// Password is the superuser password, default a random one per instance (see Secret).
+	// With DataDir and no Password, the password of the instance the data directory was
+	// copied from (pg_basebackup copies the PasswordFile beside the data).
+	Password string
 	Conf     []string // extra postgresql.conf lines, e.g. "wal_level = replica"
 	// DataDir, when set, is an existing data directory to start (for a standby made by
 	// pg_basebackup); initdb is not run and Conf is still appended.
@@ -44,9 +47,21 @@ type Postgres struct {
 	bin      string
 	owner    *account
 
-	mu     sync.Mutex
-	proc   *process
-	frozen bool
+	mu         sync.Mutex
+	proc       *process
+	frozen     bool
+	serverconf string // the serverconf user's password of the nodes that use this server
+}
+
+// serverconfPassword is the password of the serverconf user that WriteNode creates on this
+// server: random, the same for every node that shares the server.
+func (p *Postgres) serverconfPassword() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.serverconf == "" {
+		p.serverconf = Secret()
+	}
+	return p.serverconf
 }
 
 // PostgresBinDir finds the directory of initdb and postgres: $PG_BINDIR, the newest
@@ -94,8 +109,13 @@ func StartPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error)
 	if opts.Host == "" {
 		opts.Host = "127.0.0.1"
 	}
+	if opts.Password == "" && opts.DataDir != "" {
+		if b, err := os.ReadFile(filepath.Join(opts.DataDir, PasswordFile)); err == nil {
+			opts.Password = strings.TrimSpace(string(b))
+		}
+	}
 	if opts.Password == "" {
-		opts.Password = "postgres"
+		opts.Password = Secret()
 	}
 	if opts.Port == 0 {
 		if opts.Port, err = FreePort(opts.Host); err != nil {
@@ -127,6 +147,10 @@ func StartPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error)
 	return p, nil
 }
 
+// PasswordFile, in a data directory made by StartPostgres, holds the superuser password; a
+// standby's copy made by pg_basebackup carries it.
+const PasswordFile = "testenv-password"
+
 func (p *Postgres) initdb(ctx context.Context) error {
 	if err := os.WriteFile(filepath.Join(p.Dir, "pwfile"), []byte(p.Password+"\n"), 0o600); err != nil {
 		return err
@@ -142,7 +166,10 @@ func (p *Postgres) initdb(ctx context.Context) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("testenv: initdb %s: %w\n%s", p.DataDir, err, out)
 	}
-	return nil
+	if err := os.WriteFile(filepath.Join(p.DataDir, PasswordFile), []byte(p.Password+"\n"), 0o600); err != nil {
+		return err
+	}
+	return p.owner.chownTree(p.DataDir)
 }
 
 // AppendConf adds lines to postgresql.conf (they take effect at the next start or reload).

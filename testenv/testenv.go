@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -42,14 +45,41 @@ func Find(program string, extraDirs ...string) (string, error) {
 	return "", fmt.Errorf("testenv: program %q not found", program)
 }
 
-// FreePort returns a TCP port on host that was free a moment ago.
+// handedOut holds the ports FreePort returned in this process: an instance keeps its port
+// across Stop and Start, so the port is not handed to another instance while it is stopped.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// FreePort returns a TCP port on host that was free a moment ago and that FreePort has not
+// returned before in this process.
 func FreePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("testenv: find free port on %s: %w", host, err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return 0, fmt.Errorf("testenv: find free port on %s: %w", host, err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("testenv: find free port on %s: every port offered was handed out before", host)
+}
+
+// Secret returns a random password (32 hex digits), one per instance: a server or node of
+// another test that takes over a stopped instance's port does not accept its credentials.
+func Secret() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b)
 }
 
 // FreePortOn returns a TCP port that was free on every one of hosts a moment ago.

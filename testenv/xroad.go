@@ -48,6 +48,7 @@ type NodeOptions struct {
 	DB              *Postgres // the serverconf database server (nil: db.properties points at a closed port)
 	Instance        string    // globalconf instance identifier, default "EE"
 	LBAgentINI      string    // content of conf.d/lbagent.ini (optional)
+	DBPassword      string    // the serverconf user's password; default a random one per DB server (or node)
 	NodeINI         string    // extra lines for conf.d/node.ini after [node]
 	LocalINI        string    // extra lines for conf.d/local.ini after the [proxy] keys
 	Faults          []Fault
@@ -91,7 +92,13 @@ func WriteNode(root string, o NodeOptions) (*Node, error) {
 		o.Instance = "EE"
 	}
 	n := &Node{Root: root, XRoadDir: filepath.Join(root, "etc", "xroad"), OCSPDir: filepath.Join(root, "cache"),
-		DBPassword: "serverconf-pw", opts: o, faults: map[Fault]bool{}}
+		DBPassword: o.DBPassword, opts: o, faults: map[Fault]bool{}}
+	if n.DBPassword == "" && o.DB != nil {
+		n.DBPassword = o.DB.serverconfPassword()
+	}
+	if n.DBPassword == "" {
+		n.DBPassword = Secret()
+	}
 	for _, f := range o.Faults {
 		n.faults[f] = true
 	}

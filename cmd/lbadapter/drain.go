@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -22,7 +21,9 @@ func (c *cli) drainCmd() *cobra.Command {
 		Short: "Stop new traffic to a node on every balancer and wait until its connections are gone",
 		Long: `drain takes the node out of rotation on every balancer of the cluster config, all at once:
   haproxy  sets the node's server to DRAIN: new connections go to the other nodes, open ones
-           keep flowing; done when HAProxy counts no session to the node.
+           keep flowing; done when HAProxy counts no session to the node. A server in
+           MAINT stays MAINT (a drain would turn its health checks and persistent
+           connections back on); drain then waits for its sessions the same way.
   aws      deregisters the node's target from the ELBv2 target group (DeregisterTargets);
            the target is "draining" for the group's deregistration delay; done when it is
            no longer registered ("unused").
@@ -33,7 +34,9 @@ It prints a progress line per balancer to stderr whenever the state changes (and
 e.g. "drain ss2 [nlb]: draining, 45s of up to 300s", and exits 0 when every balancer is done.
 The node stays drained until "lbadapter enable NODE"; lbagent never lifts an operator's drain.
 
-If a balancer is not done after --timeout, it exits 5 (the node stays drained).`,
+If a balancer is not done after --timeout, it exits 5 (the node stays drained). Ctrl-C
+stops the wait with exit 130 and says the state the node stays in (e.g. "interrupted; ss2
+stays DRAIN, 1 session left").`,
 		Example: "  lbadapter drain ss2\n  lbadapter drain ss2 --timeout 30m\n  lbadapter drain ss2 --no-wait",
 		Args:    nodeArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -45,6 +48,11 @@ If a balancer is not done after --timeout, it exits 5 (the node stays drained).`
 			out := lbadapters.DrainAll(cmd.Context(), unlabelled(bs), n, w)
 			for _, o := range out {
 				if o.Err != nil {
+					continue
+				}
+				if o.KeptMaint {
+					fmt.Fprintf(c.stdout, "%s: already %s, kept (a drain would turn health checks and persistent connections back on)%s\n",
+						label(n, o.Balancer), o.State.Words(), sessions(o.State, " left"))
 					continue
 				}
 				if noWait {
@@ -135,7 +143,7 @@ func sessions(s lbadapters.ServerState, suffix string) string {
 	if s.Sessions == lbadapters.NotCounted {
 		return ""
 	}
-	return ", " + strconv.Itoa(s.Sessions) + " sessions" + suffix
+	return ", " + lbadapters.Sessions(s.Sessions) + suffix
 }
 
 // progress prints a line to stderr whenever a balancer's state or session count changes, and

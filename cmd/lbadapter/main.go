@@ -56,6 +56,13 @@ type cli struct {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runContext(ctx, args, stdout, stderr)
+}
+
+// runContext runs the command line; ctx ends at Ctrl-C (SIGINT) or SIGTERM.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := &cli{stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "lbadapter",
@@ -82,9 +89,6 @@ AWS_REGION, AWS_ACCESS_KEY_ID, shared config, SSO, instance roles).
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd(), c.watchCmd(), clidoc.Command())
 	root.SetArgs(args)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	return report(ctx, stderr, root.ExecuteContext(ctx))
 }
 

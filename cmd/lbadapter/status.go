@@ -7,10 +7,10 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/xroad-lb/lbkit/internal/units"
 	"github.com/xroad-lb/lbkit/lbadapters"
 )
 
@@ -28,7 +28,10 @@ func (c *cli) statusCmd() *cobra.Command {
             healthy, unhealthy, maintenance, or unreachable
   one column per balancer, headed by its name (BALANCER for an unnamed [balancer]):
             haproxy: the state of the node's server: UP, DOWN, DRAIN, MAINT, NOLB, with
-                     HAProxy's own words, e.g. "DRAIN (agent)", "DOWN 1/2"
+                     HAProxy's own words, e.g. "DRAIN (agent)", "DOWN 1/2". HAProxy writes
+                     "DRAIN (agent)" for any drained server that has an agent-check,
+                     whoever drained it (lbadapter drain or the node's lbagent): a note
+                     under the table says so; "DOWN (agent)" is the agent's own "down"
             aws:     the target's health in the target group (DescribeTargetHealth): healthy,
                      initial, unhealthy, draining, unused, with AWS's reason code, e.g.
                      "unhealthy (Target.ResponseCodeMismatch)"
@@ -151,6 +154,7 @@ func (c *cli) printTable(bs []lbadapters.Named, rows []lbadapters.NodeStatus) {
 		head = append(head, strings.ToUpper(b.Name))
 	}
 	fmt.Fprintln(w, strings.Join(append(head, "SESSIONS", "LAG", "SYNC AGE", "REASON"), "\t"))
+	drainAgent := false
 	for _, r := range rows {
 		agent, reason := "unreachable", ""
 		if r.Agent != nil {
@@ -173,6 +177,7 @@ func (c *cli) printTable(bs []lbadapters.Named, rows []lbadapters.NodeStatus) {
 				continue
 			}
 			cells = append(cells, v.State.Words())
+			drainAgent = drainAgent || v.State.Status == "DRAIN (agent)"
 			if v.State.Sessions != lbadapters.NotCounted {
 				total, counted = total+v.State.Sessions, true
 			}
@@ -191,6 +196,9 @@ func (c *cli) printTable(bs []lbadapters.Named, rows []lbadapters.NodeStatus) {
 		fmt.Fprintln(w, strings.Join(cells, "\t"))
 	}
 	_ = w.Flush()
+	if drainAgent {
+		fmt.Fprintln(c.stdout, `note: HAProxy shows "DRAIN (agent)" for any drained server that has an agent-check, whoever drained it (lbadapter drain or the node's lbagent)`)
+	}
 }
 
 // lagText is the LAG column: "-" when the agent shows no replication watch.
@@ -202,9 +210,9 @@ func lagText(a *lbadapters.AgentStatus) string {
 	if !r.Up {
 		return "?"
 	}
-	s := byteSize(r.LagBytes)
+	s := units.Bytes(r.LagBytes)
 	if r.LagSeconds >= 1 {
-		s += " " + seconds(r.LagSeconds)
+		s += " " + units.Seconds(r.LagSeconds)
 	}
 	if r.Paused {
 		s += " paused"
@@ -220,29 +228,10 @@ func syncAgeText(a *lbadapters.AgentStatus) string {
 	y := a.Components.Sync
 	s := "never"
 	if y.AgeSeconds != nil {
-		s = seconds(*y.AgeSeconds)
+		s = units.Seconds(*y.AgeSeconds)
 	}
 	if y.Paused {
 		s += " paused"
 	}
 	return s
-}
-
-// byteSize prints n in the units of [replication] lag-limit (1024-based B, kB, MB, GB).
-func byteSize(n int64) string {
-	const k = 1024
-	switch {
-	case n < k:
-		return strconv.FormatInt(n, 10) + "B"
-	case n < k*k:
-		return strconv.FormatFloat(float64(n)/k, 'f', 1, 64) + "kB"
-	case n < k*k*k:
-		return strconv.FormatFloat(float64(n)/(k*k), 'f', 1, 64) + "MB"
-	}
-	return strconv.FormatFloat(float64(n)/(k*k*k), 'f', 1, 64) + "GB"
-}
-
-// seconds prints a duration in seconds rounded to whole seconds (Go's form: 4s, 5m0s).
-func seconds(s float64) string {
-	return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
 }

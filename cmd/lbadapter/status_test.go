@@ -117,19 +117,6 @@ func TestReportWorstExitCode(t *testing.T) {
 	}
 }
 
-func TestByteSize(t *testing.T) {
-	for _, tt := range []struct {
-		n    int64
-		want string
-	}{
-		{0, "0B"}, {1023, "1023B"}, {1024, "1.0kB"}, {1536, "1.5kB"}, {16 << 20, "16.0MB"}, {5 << 30, "5.0GB"},
-	} {
-		if got := byteSize(tt.n); got != tt.want {
-			t.Errorf("byteSize(%d) = %q; want %q", tt.n, got, tt.want)
-		}
-	}
-}
-
 func TestStatusExitCodeForMonitoring(t *testing.T) {
 	bs := []lbadapters.Named{{Name: "haproxy"}, {Name: "nlb"}}
 	healthy := &lbadapters.AgentStatus{State: lbadapters.AgentHealthy}

@@ -107,7 +107,10 @@ func newCertsNodeCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if name == "" {
-				return errors.New("certs node: --name is required (the node name, e.g. replica1)")
+				return usageError(errors.New("certs node: --name is required (the node name, e.g. replica1)"))
+			}
+			if err := certs.CheckNodeName(name); err != nil {
+				return usageError(fmt.Errorf("certs node: %w", err))
 			}
 			o, err := f.options()
 			if err != nil {

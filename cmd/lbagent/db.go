@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 
 	"github.com/xroad-lb/lbkit/agent/xroad"
 	"github.com/xroad-lb/lbkit/db"
+	"github.com/xroad-lb/lbkit/internal/units"
 )
 
 // dbFlags are the connection flags of the db commands.
@@ -131,7 +135,17 @@ Connection: --host, --port, --user, --dbname, libpq's PG* variables (PGPASSWORD 
 password; there is no password flag), then <xroad-dir>/db.properties, then port 5433 and
 libpq's unix socket. setup, pause and resume need a superuser: run them as
 "sudo -u postgres lbagent db ...". status and wait-caught-up use db.properties' serverconf
-user, which "db setup primary" allows to read the replication state.`,
+user, which "db setup primary" allows to read the replication state.
+
+Exit status: 0 done, 1 failed, 2 bad usage, 130 interrupted (Ctrl-C or SIGTERM; pause and
+resume then say the replay state they leave, e.g. "pause requested").`,
+		// Ctrl-C and SIGTERM end the command's context: a wait reports where it stopped
+		// instead of dying silently; a second signal kills as usual.
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			go func() { <-ctx.Done(); stop() }()
+			cmd.SetContext(ctx)
+		},
 	}
 	f.register(cmd)
 	cmd.AddCommand(newDBInstanceCmd(), newDBSetupCmd(&f), newDBStatusCmd(&f),
@@ -296,7 +310,7 @@ func newDBStatusCmd(f *dbFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
-				return fmt.Errorf("-o %q: want text or json", output)
+				return usageError(fmt.Errorf("-o %q: want text or json", output))
 			}
 			c, err := f.conn(cmd, true)
 			if err != nil {
@@ -351,8 +365,8 @@ func newDBReplayCmd(f *dbFlags, verb string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: replay %s (received %s, replayed %s, %d bytes behind)\n",
-				c.String(), s.PauseState, s.ReceiveLSN, s.ReplayLSN, s.LagBytes)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: replay %s (received %s, replayed %s, %s behind)\n",
+				c.String(), s.PauseState, s.ReceiveLSN, s.ReplayLSN, units.Bytes(s.LagBytes))
 			return nil
 		},
 	}
@@ -382,7 +396,7 @@ and with exit status 1 after --timeout.`,
 			defer conn.Close(context.WithoutCancel(ctx))
 			errOut := cmd.ErrOrStderr()
 			s, err := db.WaitCaughtUp(ctx, conn, interval, func(s *db.Standby) {
-				fmt.Fprintf(errOut, "replayed %s of received %s, %d bytes behind (%s)\n", s.ReplayLSN, s.ReceiveLSN, s.LagBytes, s.PauseState)
+				fmt.Fprintf(errOut, "replayed %s of received %s, %s behind (%s)\n", s.ReplayLSN, s.ReceiveLSN, units.Bytes(s.LagBytes), s.PauseState)
 			})
 			if err != nil {
 				return err
@@ -430,7 +444,7 @@ func printStatus(w io.Writer, r *db.Report) {
 			{"WAL receiver", orDash(s.ReceiverState)}, {"primary", sender},
 			{"received", s.ReceiveLSN.String()}, {"replayed", s.ReplayLSN.String()},
 			{"replay", s.PauseState}, {"last replayed transaction", last},
-			{"lag", fmt.Sprintf("%d bytes, %.1fs", s.LagBytes, s.LagSeconds)},
+			{"lag", standbyLag(s)},
 		} {
 			fmt.Fprintf(tw, "  %s:\t%s\n", kv[0], kv[1])
 		}
@@ -442,12 +456,31 @@ func printStatus(w io.Writer, r *db.Report) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATE\tSENT\tWRITE\tFLUSH\tREPLAY\tLAG BYTES\tLAG\tTLS CLIENT")
+	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATE\tSENT\tWRITE\tFLUSH\tREPLAY\tLAG\tLAG TIME\tTLS CLIENT")
 	for _, x := range r.Replicas {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.1fs\t%s\n", x.Name, orDash(x.Address), x.State,
-			x.SentLSN, x.WriteLSN, x.FlushLSN, x.ReplayLSN, x.LagBytes, x.LagSeconds, orDash(x.ClientDN))
+		// replay_lag is NULL (0 here) when the standby has reported no replay yet.
+		lagTime := "-"
+		if x.LagSeconds > 0 {
+			lagTime = strconv.FormatFloat(x.LagSeconds, 'f', 1, 64) + "s"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.Name, orDash(x.Address), x.State,
+			x.SentLSN, x.WriteLSN, x.FlushLSN, x.ReplayLSN, units.Bytes(x.LagBytes), lagTime, orDash(x.ClientDN))
 	}
 	tw.Flush()
+}
+
+// standbyLag says how far a standby's replay is behind what it received: the size in
+// lag-limit's units and the age of the last replayed transaction, which PostgreSQL knows
+// only once one was replayed since the standby started.
+func standbyLag(s *db.Standby) string {
+	if s.CaughtUp {
+		return "none (caught up)"
+	}
+	lag := units.Bytes(s.LagBytes) + " received, not replayed; "
+	if s.LastReplay.IsZero() {
+		return lag + "time unknown (no transaction replayed since the standby started)"
+	}
+	return lag + "last replayed transaction " + units.Seconds(s.LagSeconds) + " ago"
 }
 
 func orDash(s string) string {

@@ -3,8 +3,11 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -37,6 +40,8 @@ It reads X-Road's own files, so nothing is configured twice.`,
 		newSyncCmd(),
 		clidoc.Command(),
 	)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	markUsage(root)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lbagent:", err)
@@ -54,9 +59,49 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// Exit codes shared by every command (a command may document more, as sync --once does).
+const (
+	exitUsage       = 2   // bad flags, arguments or command
+	exitInterrupted = 130 // Ctrl-C (SIGINT) or SIGTERM while the command waited
+)
+
+// usageError marks bad input on the command line: exit status 2.
+func usageError(err error) error { return &exitError{code: exitUsage, err: err} }
+
+// markUsage makes every argument error a usage error, and a command that only groups
+// subcommands refuse an unknown one (cobra would print the help and exit 0).
+func markUsage(c *cobra.Command) {
+	if args := c.Args; args != nil {
+		c.Args = func(cmd *cobra.Command, a []string) error {
+			if err := args(cmd, a); err != nil {
+				return usageError(err)
+			}
+			return nil
+		}
+	}
+	if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, a []string) error {
+			if len(a) > 0 {
+				return usageError(fmt.Errorf("unknown command %q for %q (see %s --help)", a[0], cmd.CommandPath(), cmd.CommandPath()))
+			}
+			return cmd.Help()
+		}
+	}
+	for _, sub := range c.Commands() {
+		markUsage(sub)
+	}
+}
+
 func exitCode(err error) int {
-	if e, ok := err.(*exitError); ok {
+	var e *exitError
+	switch {
+	case errors.As(err, &e):
 		return e.code
+	case strings.HasPrefix(err.Error(), "unknown command"):
+		return exitUsage
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
 	}
 	return 1
 }

@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/xroad-lb/lbkit/internal/units"
 	"github.com/xroad-lb/lbkit/sync"
 )
 
@@ -59,8 +61,10 @@ Settings come from the [sync] section of <xroad-dir>/conf.d/lbagent.ini, then of
 SIGHUP is logged and ignored: the settings are read at start only, so apply a change with a
 restart (systemctl restart lbagent-sync); a pass is never cut short by it.
 
+With --once it prints one line, "applied N changes from PRIMARY:SOURCE (...)" or "in sync
+with PRIMARY:SOURCE: N entries, no changes (...)", or the error once.
 Exit codes with --once: 0 the pass succeeded, 1 it failed (nothing was changed),
-2 bad configuration, 3 paused (the pause file exists), 23 applied, but files the primary
+2 bad configuration or flags, 3 paused (the pause file exists), 23 applied, but files the primary
 could not read were skipped (as rsync).`,
 		Example: `  lbagent sync --once --primary ss1.example.org
   lbagent sync --once --primary 10.0.0.1 --accept-new-host-key   # record the host key once
@@ -102,6 +106,9 @@ could not read were skipped (as rsync).`,
 			}
 			defer w.Close()
 			w.Report = syncReporter(log, file)
+			if once {
+				w.Report = onceReporter(w.Report)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if !once {
@@ -116,6 +123,7 @@ could not read were skipped (as rsync).`,
 				}
 				return &exitError{code: syncExitFailed, err: err}
 			}
+			fmt.Fprintln(cmd.OutOrStdout(), onceSummary(res, file))
 			if n := len(res.Skipped); n > 0 {
 				return &exitError{code: syncExitPartial, err: fmt.Errorf("some files were not transferred: %d skipped (first %q: %s)", n, res.Skipped[0].Path, res.Skipped[0].Reason)}
 			}
@@ -212,6 +220,32 @@ func applySyncFlags(cmd *cobra.Command, file *sync.Config, flags sync.Config) {
 
 // syncHUPMessage is logged for a SIGHUP to the continuous sync, which keeps running.
 const syncHUPMessage = "SIGHUP ignored: lbagent sync reads its settings only at start; apply changes with systemctl restart lbagent-sync"
+
+// onceReporter keeps report's warnings for "sync --once" but not what the command prints
+// itself: the pass (its summary line) and a failure or pause (the error, once).
+func onceReporter(report func(sync.Event)) func(sync.Event) {
+	return func(e sync.Event) {
+		switch e.Kind {
+		case sync.EventPass, sync.EventIdle, sync.EventError, sync.EventPaused, sync.EventResumed:
+			return
+		}
+		report(e)
+	}
+}
+
+// onceSummary is the one line "sync --once" prints after a pass.
+func onceSummary(res sync.Result, cfg sync.Config) string {
+	from := cfg.Primary + ":" + cfg.Source
+	took := res.Duration.Round(time.Millisecond)
+	if res.Changes == 0 {
+		return fmt.Sprintf("in sync with %s: %d entries, no changes (%s)", from, res.Files, took)
+	}
+	changes := fmt.Sprintf("%d changes", res.Changes)
+	if res.Changes == 1 {
+		changes = "1 change"
+	}
+	return fmt.Sprintf("applied %s from %s (%s received, %s)", changes, from, units.Bytes(res.Received), took)
+}
 
 // syncReporter logs the worker's events; idle passes only at debug level.
 func syncReporter(log zerologLogger, cfg sync.Config) func(sync.Event) {

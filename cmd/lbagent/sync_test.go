@@ -94,3 +94,44 @@ func TestSyncOnceExitsPartial(t *testing.T) {
 		t.Errorf("a.ini = %q, %v; want applied", b, err)
 	}
 }
+
+// TestSyncOnceSaysWhatItDid: "sync --once" printed nothing when in sync, and a failure
+// three times (issue 12, bug 8). It prints one summary line, and an error once.
+func TestSyncOnceSaysWhatItDid(t *testing.T) {
+	s := testenv.NewSSHD(t, testenv.SSHDOptions{User: "nobody", Config: []string{"ForceCommand internal-sftp"}})
+	base := t.TempDir()
+	for _, d := range []string{s.Dir, base, filepath.Dir(base)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, dst := filepath.Join(base, "primary"), filepath.Join(base, "secondary")
+	if err := os.MkdirAll(filepath.Join(src, "conf.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "conf.d", "a.ini"), []byte("[x]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := func(identity string) []string {
+		return []string{"sync", "--once", "--xroad-dir", filepath.Join(base, "none"), "--primary", s.Addr,
+			"--user", s.User, "--identity", identity, "--known-hosts", s.KnownHostsPath,
+			"--source", src + "/", "--target", dst + "/", "--state-dir", filepath.Join(base, "state"),
+			"--pause-file", filepath.Join(base, "paused"), "--log-file", ""}
+	}
+	code, out := capture(t, args(s.ClientKeyPath)...)
+	if code != 0 || !strings.HasPrefix(out, "applied ") || strings.Count(out, "\n") != 1 {
+		t.Errorf("first pass: exit %d, output %q; want exit 0 and one line \"applied ...\"", code, out)
+	}
+	code, out = capture(t, args(s.ClientKeyPath)...)
+	if want := "in sync with " + s.Addr + ":" + src + "/: "; code != 0 || !strings.HasPrefix(out, want) || strings.Count(out, "\n") != 1 {
+		t.Errorf("second pass: exit %d, output %q; want exit 0 and one line starting %q", code, out, want)
+	}
+	bad := filepath.Join(base, "not-a-key")
+	if err := os.WriteFile(bad, []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out = capture(t, args(bad)...)
+	if code != 1 || strings.Count(out, "no key found") != 1 || !strings.HasPrefix(out, "lbagent: ") {
+		t.Errorf("failed pass: exit %d, output:\n%s\nwant exit 1 and the error once, as \"lbagent: ...\"", code, out)
+	}
+}

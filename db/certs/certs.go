@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 )
 
@@ -129,8 +130,8 @@ func NewCA(opts Options) (*Pair, error) {
 // must equal the node's replication user name on the primary.
 func NewNode(ca *Pair, name string, opts Options) (*Pair, error) {
 	opts = opts.withDefaults()
-	if name == "" {
-		return nil, errors.New("node name is empty")
+	if err := CheckNodeName(name); err != nil {
+		return nil, err
 	}
 	key, err := newKey(opts.KeyType)
 	if err != nil {
@@ -169,4 +170,36 @@ func template(opts Options, cn string) (*x509.Certificate, error) {
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(opts.Validity),
 	}, nil
+}
+
+// reservedRoles cannot be role names in PostgreSQL (CREATE ROLE refuses them).
+var reservedRoles = map[string]bool{"public": true, "none": true, "current_user": true,
+	"session_user": true, "current_role": true}
+
+// CheckNodeName says whether name can be a node name: the certificate's CN, the node's
+// replication user on the primary (a PostgreSQL role, compared with the CN by pg_hba's
+// "cert" method) and a directory under the CA's. Allowed: 1 to 63 characters (PostgreSQL's
+// limit) of lower-case letters, digits, "_", "-" and ".", starting with a letter, digit or
+// "_"; not a name PostgreSQL reserves (pg_*, public, none, current_user, ...).
+func CheckNodeName(name string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("node name %q: %s (it is the certificate's CN and a PostgreSQL role: "+
+			"1-63 of a-z 0-9 _ - ., starting with a letter, digit or _)", name, why)
+	}
+	switch {
+	case name == "":
+		return bad("empty")
+	case len(name) > 63:
+		return bad("longer than 63 characters")
+	case name[0] == '-' || name[0] == '.':
+		return bad("starts with " + name[:1])
+	case strings.HasPrefix(strings.ToLower(name), "pg_") || reservedRoles[strings.ToLower(name)]:
+		return bad("reserved by PostgreSQL")
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return bad(fmt.Sprintf("%q not allowed", r))
+		}
+	}
+	return nil
 }

@@ -108,3 +108,36 @@ func TestParseKeyType(t *testing.T) {
 		t.Errorf("got %v, %v; want rsa-3072", k, err)
 	}
 }
+
+// TestNodeNameIsARoleName: a node name is the certificate's CN, the replication user on the
+// primary and a directory under the CA's; names that cannot be all three are refused before
+// anything is written (issue 12, bug 8: "bad name/../x" was accepted).
+func TestNodeNameIsARoleName(t *testing.T) {
+	ca, err := NewCA(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := "n"
+	for len(long) < 64 {
+		long += "n"
+	}
+	for _, tt := range []struct {
+		name string
+		ok   bool
+	}{
+		{"replica1", true}, {"ss-2", true}, {"node_3", true}, {"ss2.example.org", true}, {long[:63], true},
+		{"", false}, {"bad name/../x", false}, {"..", false}, {"a/b", false}, {"x y", false},
+		{"-x", false}, {".x", false}, {"a'b", false}, {`a"b`, false}, {"pg_monitor", false},
+		{"public", false}, {"PUBLIC", false}, {"none", false}, {"current_user", false}, {long, false},
+		{"Replica1", false}, {"ä", false},
+	} {
+		err := CheckNodeName(tt.name)
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckNodeName(%q) = %v; want ok %v", tt.name, err, tt.ok)
+		}
+		_, nerr := NewNode(ca, tt.name, Options{})
+		if (nerr == nil) != tt.ok {
+			t.Errorf("NewNode(%q) = %v; want ok %v", tt.name, nerr, tt.ok)
+		}
+	}
+}

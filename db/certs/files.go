@@ -70,8 +70,8 @@ func WriteNode(caDir, outDir, name string, opts Options) ([]string, error) {
 	return written, nil
 }
 
-// LoadPair reads a PEM certificate and a PEM (PKCS#8, SEC 1 or PKCS#1) private key.
-func LoadPair(certPath, keyPath string) (*Pair, error) {
+// LoadCert reads a PEM certificate.
+func LoadCert(certPath string) (*x509.Certificate, error) {
 	cb, err := os.ReadFile(certPath)
 	if err != nil {
 		return nil, fmt.Errorf("read certificate: %w", err)
@@ -83,6 +83,15 @@ func LoadPair(certPath, keyPath string) (*Pair, error) {
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", certPath, err)
+	}
+	return cert, nil
+}
+
+// LoadPair reads a PEM certificate and a PEM (PKCS#8, SEC 1 or PKCS#1) private key.
+func LoadPair(certPath, keyPath string) (*Pair, error) {
+	cert, err := LoadCert(certPath)
+	if err != nil {
+		return nil, err
 	}
 	kb, err := os.ReadFile(keyPath)
 	if err != nil {

@@ -47,7 +47,17 @@ func (a *Adapter) State(ctx context.Context, n lbadapters.Node) (lbadapters.Serv
 }
 
 // Drain sets the server's admin state to drain: no new connections, existing ones finish.
+// A server in maintenance (MAINT) is left so and Drain returns lbadapters.ErrKeptMaint:
+// HAProxy's "state drain" would lift the maintenance, turning its health checks and
+// persistent connections back on.
 func (a *Adapter) Drain(ctx context.Context, n lbadapters.Node) error {
+	s, err := a.State(ctx, n)
+	if err != nil {
+		return err
+	}
+	if s.State == lbadapters.StateMaint {
+		return lbadapters.ErrKeptMaint
+	}
 	return a.set(ctx, n, haproxy.StateDrain)
 }
 

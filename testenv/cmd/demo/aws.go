@@ -33,7 +33,7 @@ func awsTour(ctx context.Context, c *testenv.Cluster, config, lbadapter string) 
 
 	ss2 := c.Node("ss2")
 	fmt.Printf("$ curl -s \"http://%s/maintenance?targetState=true\"   # on ss2: its health port answers 503\n", ss2.AdminAddr)
-	if err := ss2.SetMaintenance(ctx, true); err != nil {
+	if err := maintenance(ctx, ss2, true); err != nil {
 		return err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -44,7 +44,7 @@ func awsTour(ctx context.Context, c *testenv.Cluster, config, lbadapter string) 
 	fmt.Println("   # two failed health checks later the target group shows ss2 unhealthy, with AWS's reason:")
 	_ = adapter("status")
 	fmt.Printf("$ curl -s \"http://%s/maintenance?targetState=false\"\n", ss2.AdminAddr)
-	if err := ss2.SetMaintenance(ctx, false); err != nil {
+	if err := maintenance(ctx, ss2, false); err != nil {
 		return err
 	}
 	if err := c.ELBv2.WaitHealth(wctx, c.TargetGroupARN, ss2.IP, ss2.MsgPort(), elbv2.StateHealthy); err != nil {

@@ -90,7 +90,7 @@ func clusterTour(ctx context.Context, lbagent, lbadapter string) (*testenv.Clust
 
 	ss2 := c.Node("ss2")
 	fmt.Printf("$ curl -s \"http://%s/maintenance?targetState=true\"   # on ss2, as the guide does\n", ss2.AdminAddr)
-	if err := ss2.SetMaintenance(ctx, true); err != nil {
+	if err := maintenance(ctx, ss2, true); err != nil {
 		return c, err
 	}
 	if err := c.WaitServer(wctx, "ss2", func(s string) bool { return strings.HasPrefix(s, "DRAIN") }); err != nil {
@@ -99,7 +99,7 @@ func clusterTour(ctx context.Context, lbagent, lbadapter string) (*testenv.Clust
 	fmt.Println("   # ss2's agent-check answered \"drain\": HAProxy shows it draining, no HTTP check had to fail")
 	_ = adapter("status")
 	fmt.Printf("$ curl -s \"http://%s/maintenance?targetState=false\"\n", ss2.AdminAddr)
-	if err := ss2.SetMaintenance(ctx, false); err != nil {
+	if err := maintenance(ctx, ss2, false); err != nil {
 		return c, err
 	}
 	if err := c.WaitServer(wctx, "ss2", func(s string) bool { return s == "UP" }); err != nil {

@@ -30,11 +30,36 @@ func main() { os.Exit(run()) }
 func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := demo(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "demo:", err)
+	return exitStatus(ctx, demo(ctx), os.Stderr)
+}
+
+// exitStatus is the demo's exit status for err: 0 after Ctrl-C (or SIGTERM), whatever the
+// interrupted step or the children that died of the same Ctrl-C returned, so that make does
+// not report an error.
+func exitStatus(ctx context.Context, err error, stderr io.Writer) int {
+	switch {
+	case ctx.Err() != nil:
+		fmt.Fprintln(stderr, "demo: interrupted, stopped")
+		return 0
+	case err != nil:
+		fmt.Fprintln(stderr, "demo:", err)
 		return 1
 	}
 	return 0
+}
+
+// demoSeconds is DEMO_SECONDS when it is a positive number of seconds.
+func demoSeconds(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n > 0
+}
+
+// waitNote tells how the demo will end.
+func waitNote(env string) string {
+	if n, ok := demoSeconds(env); ok {
+		return fmt.Sprintf("Stopping in %d s (DEMO_SECONDS); Ctrl-C stops sooner.", n)
+	}
+	return "Press Ctrl-C to stop."
 }
 
 func demo(ctx context.Context) error {
@@ -139,11 +164,11 @@ func demo(ctx context.Context) error {
    export %[6]s
    %[4]s --config %[5]s status          # HAProxy and the ELBv2 target group
    %[4]s --config %[5]s drain ss3        # then: enable ss3
-Press Ctrl-C to stop.
-`, health, admin, bin, filepath.Join(filepath.Dir(bin), "lbadapter"), cluster.ConfigPath, strings.Join(cluster.AWSEnv(), " "))
+%[7]s
+`, health, admin, bin, filepath.Join(filepath.Dir(bin), "lbadapter"), cluster.ConfigPath, strings.Join(cluster.AWSEnv(), " "),
+		waitNote(os.Getenv("DEMO_SECONDS")))
 	var timeout <-chan time.Time
-	if s := os.Getenv("DEMO_SECONDS"); s != "" {
-		n, _ := strconv.Atoi(s)
+	if n, ok := demoSeconds(os.Getenv("DEMO_SECONDS")); ok {
 		timeout = time.After(time.Duration(n) * time.Second)
 	}
 	select {
@@ -157,6 +182,19 @@ Press Ctrl-C to stop.
 }
 
 func step(s string) { fmt.Printf("\n== %s\n", s) }
+
+// maintenance switches a node's maintenance mode and prints the agent's answer under the
+// curl line the demo printed, as curl would.
+func maintenance(ctx context.Context, n *testenv.ClusterNode, on bool) error {
+	answer, err := n.Maintenance(ctx, on)
+	if err != nil {
+		return err
+	}
+	out := &indent{}
+	_, _ = io.WriteString(out, answer)
+	out.flush()
+	return nil
+}
 
 // show runs a shell command line and prints it with its output.
 func show(line string) {

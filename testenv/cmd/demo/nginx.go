@@ -76,7 +76,7 @@ func nginxTour(ctx context.Context, c *testenv.Cluster, lbadapter string) error 
 
 	ss3 := c.Node("ss3")
 	fmt.Printf("$ curl -s \"http://%s/maintenance?targetState=true\"   # on ss3: its /lb line says drain\n", ss3.AdminAddr)
-	if err := ss3.SetMaintenance(ctx, true); err != nil {
+	if err := maintenance(ctx, ss3, true); err != nil {
 		return err
 	}
 	if err := waitLine(ctx, c, ss3, func(s *nginx.Server) bool { return s.Agent }); err != nil {
@@ -86,7 +86,7 @@ func nginxTour(ctx context.Context, c *testenv.Cluster, lbadapter string) error 
 	printFile(c.ServersFile)
 	_ = adapter("status")
 	fmt.Printf("$ curl -s \"http://%s/maintenance?targetState=false\"\n", ss3.AdminAddr)
-	if err := ss3.SetMaintenance(ctx, false); err != nil {
+	if err := maintenance(ctx, ss3, false); err != nil {
 		return err
 	}
 	if err := waitLine(ctx, c, ss3, func(s *nginx.Server) bool { return !s.Down() }); err != nil {
