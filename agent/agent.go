@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/xroad-lb/lbkit/agent/adminport"
 	"github.com/xroad-lb/lbkit/agent/agentcheck"
@@ -35,6 +37,10 @@ type Component struct {
 	Status     func() any                  // shown in /status under components.<Name>
 	Collectors []prometheus.Collector      // added to /metrics
 }
+
+// errStoppedServing is the error of a port whose accept loop ended before the daemon stopped
+// (its listener was closed under it).
+var errStoppedServing = errors.New("stopped serving")
 
 // Agent is the daemon.
 type Agent struct {
@@ -245,51 +251,63 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	a.logStartup()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, 3+len(a.healthLns)+len(a.components)+len(a.services)) // one per goRun
-	goRun := func(name string, fn func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(); err != nil && ctx.Err() == nil {
-				errc <- fmt.Errorf("%s: %w", name, err)
+	// One group supervises every part: the first to fail cancels the others, and Wait
+	// collects them all, however many there are (one health accept loop per CPU).
+	g, gctx := errgroup.WithContext(ctx)
+	// worker runs a part that may end on its own; only an error stops the daemon.
+	worker := func(name string, fn func(context.Context) error) {
+		g.Go(func() error {
+			if err := fn(gctx); err != nil && gctx.Err() == nil {
+				return fmt.Errorf("%s: %w", name, err)
 			}
-		}()
+			return nil
+		})
 	}
-	goRun("checks", func() error { a.runner.Run(ctx); return nil })
-	goRun("verdict log", func() error { a.logVerdicts(ctx); return nil })
+	// server runs an accept loop, which ends only at shutdown: ending before is an error.
+	server := func(name string, serve func() error) {
+		g.Go(func() error {
+			err := serve()
+			if gctx.Err() != nil {
+				return nil
+			}
+			if err == nil {
+				err = errStoppedServing
+			}
+			return fmt.Errorf("%s: %w", name, err)
+		})
+	}
+	worker("checks", func(ctx context.Context) error { a.runner.Run(ctx); return nil })
+	worker("verdict log", func(ctx context.Context) error { a.logVerdicts(ctx); return nil })
 	for _, ln := range a.healthLns {
-		goRun("health port", func() error { return a.health.Serve(ln) })
+		server("health port", func() error { return a.health.Serve(ln) })
 	}
-	goRun("admin port", func() error { return a.admin.Serve(a.adminLn) })
+	server("admin port", func() error { return a.admin.Serve(a.adminLn) })
 	for _, c := range a.components {
 		if c.Run != nil {
-			goRun(c.Name, func() error { return c.Run(ctx) })
+			worker(c.Name, c.Run)
 		}
 	}
 	for _, s := range a.services {
-		goRun(s.name, func() error { return s.run(ctx) })
+		worker(s.name, s.run)
 	}
-
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
+	// The shutdown: when the daemon's context ends or a part fails.
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		if len(a.healthLns) > 0 {
+			_ = a.health.Shutdown(sctx)
+		}
+		_ = a.admin.Shutdown(sctx)
+		// A server whose Serve had not started yet when Shutdown ran would serve on: closing
+		// the listeners ends every accept loop, started or not.
+		closeAll(append(a.healthLns, a.adminLn))
+		return nil
+	})
+	err := g.Wait()
+	if err != nil {
 		a.log.Error().Err(err).Msg("stopping")
 	}
-	cancel()
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer scancel()
-	if len(a.healthLns) > 0 {
-		_ = a.health.Shutdown(sctx)
-	}
-	_ = a.admin.Shutdown(sctx)
-	// A server whose Serve had not started yet when Shutdown ran would serve on: closing the
-	// listeners ends every accept loop, started or not.
-	closeAll(append(a.healthLns, a.adminLn))
-	wg.Wait()
 	a.serverconf.Close()
 	a.log.Info().Msg("stopped")
 	return err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp/reuseport"
 
 	"github.com/xroad-lb/lbkit/agent/healthport"
 	"github.com/xroad-lb/lbkit/agent/xroadcheck"
@@ -420,4 +421,59 @@ func TestAdminPortOnIPv6Loopback(t *testing.T) {
 	if code != 503 || !strings.Contains(body, `"maintenance": true`) || !strings.Contains(body, `"checks"`) {
 		t.Fatalf("admin /status: %d %s", code, body)
 	}
+}
+
+// TestRunStopsWhenManyHealthListenersFail: with one health listener per CPU (max-procs = 0 on
+// a large machine) every accept loop may end at once; Run must stop with an error naming the
+// health port instead of hanging or serving on without it.
+func TestRunStopsWhenManyHealthListenersFail(t *testing.T) {
+	node := testenv.NewNode(t, testenv.NodeOptions{})
+	cfg, err := LoadConfig(Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, zerolog.New(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	for len(a.healthLns) < 64 { // as many accept loops as a 64-CPU machine runs
+		ln, err := reuseport.Listen("tcp4", a.HealthAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.healthLns = append(a.healthLns, ln)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+	// Wait until the health port answers (the accept loops run), then end them all at once.
+	waitFor(t, func() bool {
+		c, err := net.Dial("tcp", a.HealthAddr())
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	closeAll(a.healthLns)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "health port") {
+			t.Fatalf("Run returned %v; want an error naming the health port", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after every health listener failed")
+	}
+}
+
+// waitFor polls cond until it holds, or fails the test after 20 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 20 s")
 }
