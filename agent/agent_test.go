@@ -395,7 +395,9 @@ func TestRunReturnsWhenAServiceFailsAtOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		boom := errors.New("listen 127.0.0.1:5589: address already in use")
-		a.AddService("agent-check", func(context.Context) error { return boom })
+		if err := a.Add(Component{Name: "agent-check", Run: func(context.Context) error { return boom }}); err != nil {
+			t.Fatal(err)
+		}
 		done := make(chan error, 1)
 		go func() { done <- a.Run(context.Background()) }()
 		select {

@@ -5,16 +5,16 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/xroad-lb/lbkit/agent/verdict"
 )
 
-type flag struct{ on atomic.Bool }
-
-func (f *flag) SetMaintenance(on bool) bool { return f.on.Swap(on) }
+// newStore is the verdict store the admin port switches in the daemon.
+func newStore() *verdict.Store { return verdict.NewStore("standalone", nil) }
 
 // remoteConn is one end of a pipe that claims to come from addr.
 type remoteConn struct {
@@ -60,8 +60,8 @@ func serve(t *testing.T, target Maintenance) *pipeListener {
 // TestForeignPeerIsRefusedBeforeItsRequestIsRead: a peer outside loopback gets 403 and the
 // connection is closed although it has sent nothing yet; its body is never read.
 func TestForeignPeerIsRefusedBeforeItsRequestIsRead(t *testing.T) {
-	var f flag
-	ln := serve(t, &f)
+	f := newStore()
+	ln := serve(t, f)
 	c := ln.dial(net.IPv4(192, 0, 2, 7)) // documentation address: only a claim, nothing is sent there
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -76,15 +76,15 @@ func TestForeignPeerIsRefusedBeforeItsRequestIsRead(t *testing.T) {
 	if _, err := c.Write([]byte("GET /maintenance?targetState=true HTTP/1.1\r\nHost: x\r\n\r\n")); err == nil {
 		t.Error("the server still reads from a refused peer")
 	}
-	if f.on.Load() {
+	if f.Maintenance() {
 		t.Error("a foreign peer switched maintenance mode")
 	}
 }
 
 func TestLoopbackPeers(t *testing.T) {
 	for _, ip := range []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(127, 3, 2, 1), net.IPv6loopback} {
-		var f flag
-		ln := serve(t, &f)
+		f := newStore()
+		ln := serve(t, f)
 		c := ln.dial(ip)
 		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 		go func() {
@@ -95,8 +95,8 @@ func TestLoopbackPeers(t *testing.T) {
 			t.Fatalf("%s: %v", ip, err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != 200 || !f.on.Load() {
-			t.Errorf("%s: got %d, maintenance %v; want 200 and on", ip, resp.StatusCode, f.on.Load())
+		if resp.StatusCode != 200 || !f.Maintenance() {
+			t.Errorf("%s: got %d, maintenance %v; want 200 and on", ip, resp.StatusCode, f.Maintenance())
 		}
 		c.Close()
 	}
@@ -120,30 +120,30 @@ func TestHandle(t *testing.T) {
 		{"GET", "/status", "127.0.0.1", 404, "", false}, // no status handler given
 	}
 	for _, tt := range tests {
-		var f flag
-		s := New(&f, true, Options{})
+		f := newStore()
+		s := New(f, true, Options{})
 		var req fasthttp.Request
 		req.Header.SetMethod(tt.method)
 		req.SetRequestURI(tt.uri)
 		var ctx fasthttp.RequestCtx
 		ctx.Init(&req, &net.TCPAddr{IP: net.ParseIP(tt.from), Port: 1}, nil)
 		s.Handle(&ctx)
-		if got := ctx.Response.StatusCode(); got != tt.code || string(ctx.Response.Body()) != tt.body || f.on.Load() != tt.on {
+		if got := ctx.Response.StatusCode(); got != tt.code || string(ctx.Response.Body()) != tt.body || f.Maintenance() != tt.on {
 			t.Errorf("%s %s from %s: got %d %q on=%v; want %d %q on=%v", tt.method, tt.uri, tt.from, got,
-				ctx.Response.Body(), f.on.Load(), tt.code, tt.body, tt.on)
+				ctx.Response.Body(), f.Maintenance(), tt.code, tt.body, tt.on)
 		}
 		if tt.code == 405 && !strings.Contains(string(ctx.Response.Header.Peek("Allow")), "GET") {
 			t.Errorf("%s %s: 405 without Allow: GET", tt.method, tt.uri)
 		}
 	}
-	var f flag
-	if got := New(&f, false, Options{}); got != nil {
+	f := newStore()
+	if got := New(f, false, Options{}); got != nil {
 		var req fasthttp.Request
 		req.SetRequestURI("/maintenance?targetState=true")
 		var ctx fasthttp.RequestCtx
 		ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, nil)
 		got.Handle(&ctx)
-		if b := string(ctx.Response.Body()); b != "No HealthCheckPort found, maintenance mode not set\n" || f.on.Load() {
+		if b := string(ctx.Response.Body()); b != "No HealthCheckPort found, maintenance mode not set\n" || f.Maintenance() {
 			t.Errorf("health port disabled: got %q; want X-Road's refusal", b)
 		}
 	}

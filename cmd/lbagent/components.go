@@ -10,60 +10,80 @@ import (
 	"github.com/xroad-lb/lbkit/agent/push"
 )
 
-// componentBuilder builds one optional part of the daemon from the configuration; it returns
-// nils when the part is not enabled on this node.
-type componentBuilder func(cfg agent.Config, log zerologLogger) (*agent.Component, wiring, error)
+// componentBuilder builds one optional part of the daemon from a's configuration (a.Config())
+// and for a's verdict store (a.Store()); it returns nil when the part is not enabled on this
+// node. It only reads settings: binding ports and other work belongs in the component's Setup
+// and Run, which --check-config never calls.
+type componentBuilder func(a *agent.Agent, log zerologLogger) (*agent.Component, error)
 
-// componentBuilders lists the daemon's optional parts (config sync, replication watch,
-// agent-check port, push).
+// componentBuilders lists the daemon's optional parts (replication watch, config sync,
+// agent-check, push), in the order their checks follow X-Road's.
 var componentBuilders = []componentBuilder{replicationWatch, configSync, agentCheckPort, pushToHAProxy}
 
-// agentCheckPort serves HAProxy's agent-check ([agent-check], on by default on port 5589)
-// and /lb on the health port.
-func agentCheckPort(cfg agent.Config, log zerologLogger) (*agent.Component, wiring, error) {
+// buildComponents builds the enabled parts and plugs them into a; it returns their names.
+func buildComponents(a *agent.Agent, log zerologLogger) ([]string, error) {
+	var names []string
+	for _, b := range componentBuilders {
+		c, err := b(a, log)
+		if err != nil {
+			return nil, err
+		}
+		if c == nil {
+			continue
+		}
+		if err := a.Add(*c); err != nil {
+			return nil, err
+		}
+		names = append(names, c.Name)
+	}
+	return names, nil
+}
+
+// agentCheckPort serves HAProxy's agent-check ([agent-check], on by default on port 5589) and
+// /lb on the health port.
+func agentCheckPort(a *agent.Agent, log zerologLogger) (*agent.Component, error) {
+	cfg := a.Config()
 	acfg, err := agentcheck.LoadConfig(cfg.Settings, cfg.Health)
 	if err != nil || acfg.Listen == "" {
-		return nil, nil, err
+		return nil, err
 	}
-	return nil, func(a *agent.Agent) error {
-		srv, err := agentcheck.New(acfg, a.Store(), func(err error) {
-			log.Warn().Err(err).Str("component", "agent-check").Msg("agent-check")
-		})
+	srv, err := agentcheck.New(acfg, a.Store(), func(err error) {
+		log.Warn().Err(err).Str("component", "agent-check").Msg("agent-check")
+	})
+	if err != nil {
+		return nil, err
+	}
+	srv.SetLimiter(a.Limiter())
+	c := &agent.Component{Name: "agent-check", Status: srv.Status, LBLine: srv.Line}
+	var ln net.Listener
+	// Bound in Setup, before the daemon tells systemd it is ready.
+	c.Setup = func() error {
+		ln, err = net.Listen("tcp", acfg.Listen)
 		if err != nil {
-			return err
+			return fmt.Errorf("listen %s: %w", acfg.Listen, err)
 		}
-		srv.SetLimiter(a.Limiter())
-		a.SetLBLine(srv.Line)
-		a.AddStatus("agent-check", srv.Status)
-		// Bound here, before the daemon tells systemd it is ready.
-		ln, err := net.Listen("tcp", acfg.Listen)
-		if err != nil {
-			return fmt.Errorf("agent-check: listen %s: %w", acfg.Listen, err)
-		}
-		a.AddService("agent-check", func(ctx context.Context) error {
-			log.Info().Str("listen", acfg.Listen).Str("maintenance_word", acfg.MaintenanceWord).Msg("agent-check port")
-			return srv.Serve(ctx, ln)
-		})
 		return nil
-	}, nil
+	}
+	c.Run = func(ctx context.Context) error {
+		log.Info().Str("listen", acfg.Listen).Str("maintenance_word", acfg.MaintenanceWord).Msg("agent-check port")
+		return srv.Serve(ctx, ln)
+	}
+	return c, nil
 }
 
 // pushToHAProxy tells HAProxy about verdict changes at once ([push], off by default).
-func pushToHAProxy(cfg agent.Config, log zerologLogger) (*agent.Component, wiring, error) {
-	pcfg, err := push.LoadConfig(cfg.Settings)
+func pushToHAProxy(a *agent.Agent, log zerologLogger) (*agent.Component, error) {
+	pcfg, err := push.LoadConfig(a.Config().Settings)
 	if err != nil || !pcfg.Enabled() {
-		return nil, nil, err
+		return nil, err
 	}
-	return nil, func(a *agent.Agent) error {
-		p := push.New(pcfg, a.Store(), func(e push.Event) {
-			ev := log.Info()
-			if e.Err != nil {
-				ev = log.Warn().Err(e.Err)
-			}
-			ev.Str("component", "push").Str("state", string(e.State)).Strs("commands", e.Commands).
-				Str("backend", pcfg.Backend).Str("server", pcfg.Server).Msg("pushed to HAProxy")
-		})
-		a.AddService("push", p.Run)
-		return nil
-	}, nil
+	p := push.New(pcfg, a.Store(), func(e push.Event) {
+		ev := log.Info()
+		if e.Err != nil {
+			ev = log.Warn().Err(e.Err)
+		}
+		ev.Str("component", "push").Str("state", string(e.State)).Strs("commands", e.Commands).
+			Str("backend", pcfg.Backend).Str("server", pcfg.Server).Msg("pushed to HAProxy")
+	})
+	return &agent.Component{Name: "push", Run: p.Run}, nil
 }
