@@ -479,3 +479,51 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not met within 20 s")
 }
+
+// TestConcurrentMaintenanceSwitchesKeepTheStateFileInStep: switches racing through the admin
+// port leave the state file with the value in memory (bug 2).
+func TestConcurrentMaintenanceSwitchesKeepTheStateFileInStep(t *testing.T) {
+	node := testenv.NewNode(t, testenv.NodeOptions{})
+	state := t.TempDir() + "/maintenance"
+	cfg, err := LoadConfig(Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: "127.0.0.1:0",
+		MaintenanceStateFile: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, zerolog.New(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	client := &http.Client{Timeout: 10 * time.Second}
+	for round := 0; round < 5; round++ {
+		errs := make(chan error, 16)
+		for i := 0; i < 16; i++ {
+			go func() {
+				resp, err := client.Get(fmt.Sprintf("http://%s/maintenance?targetState=%t", a.AdminAddr(), i%2 == 0))
+				if err == nil {
+					resp.Body.Close()
+				}
+				errs <- err
+			}()
+		}
+		for i := 0; i < 16; i++ {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := os.ReadFile(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("%t\n", a.Store().Maintenance()); string(b) != want {
+			t.Fatalf("round %d: state file %q, memory %q; want the same", round, b, want)
+		}
+	}
+}
