@@ -174,6 +174,15 @@ func trimNL(b []byte) []byte {
 	return b
 }
 
+// Sample runs the dynamic weight sampler, when one is configured, until ctx ends: for /lb when
+// the agent-check port is off (Serve runs it otherwise).
+func (s *Server) Sample(ctx context.Context) error {
+	if s.weight != nil {
+		s.weight.Run(ctx)
+	}
+	return nil
+}
+
 // ListenAndServe listens on cfg.Listen and serves until ctx ends.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	var lc net.ListenConfig

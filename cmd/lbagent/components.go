@@ -40,11 +40,12 @@ func buildComponents(a *agent.Agent, log zerologLogger) ([]string, error) {
 }
 
 // agentCheckPort serves HAProxy's agent-check ([agent-check], on by default on port 5589) and
-// /lb on the health port.
+// /lb on the health port. With listen = off the port is not opened, but /lb still answers the
+// agent line (a Lua script reads it) from the same state machine.
 func agentCheckPort(a *agent.Agent, log zerologLogger) (*agent.Component, error) {
 	cfg := a.Config()
 	acfg, err := agentcheck.LoadConfig(cfg.Settings, cfg.Health)
-	if err != nil || acfg.Listen == "" {
+	if err != nil {
 		return nil, err
 	}
 	srv, err := agentcheck.New(acfg, a.Store(), func(err error) {
@@ -54,7 +55,11 @@ func agentCheckPort(a *agent.Agent, log zerologLogger) (*agent.Component, error)
 		return nil, err
 	}
 	srv.SetLimiter(a.Limiter())
-	c := &agent.Component{Name: "agent-check", Status: srv.Status, LBLine: srv.Line}
+	// Without the port, the dynamic weight (when configured) is sampled for /lb alone.
+	c := &agent.Component{Name: "agent-check", Status: srv.Status, LBLine: srv.Line, Run: srv.Sample}
+	if acfg.Listen == "" {
+		return c, nil
+	}
 	var ln net.Listener
 	// Bound in Setup, before the daemon tells systemd it is ready.
 	c.Setup = func() error {
