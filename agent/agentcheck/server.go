@@ -142,7 +142,11 @@ func (s *Server) Status() any {
 		s.onError(err)
 	}
 	p, owed, anyone := s.m.snapshot()
-	st := map[string]any{"listen": s.cfg.Listen, "phase": p.String(), "line": string(trimNL(line))}
+	listen := s.cfg.Listen
+	if listen == "" {
+		listen = "off" // the port is closed; /lb answers the line
+	}
+	st := map[string]any{"listen": listen, "phase": p.String(), "line": string(trimNL(line))}
 	if len(owed) > 0 {
 		st["ready_owed_to"] = owed
 	}

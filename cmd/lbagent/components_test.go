@@ -78,6 +78,9 @@ func TestLBAnswersTheAgentLine(t *testing.T) {
 			if code, ctype, body := get(); code != 200 || !strings.HasPrefix(ctype, "text/plain") || !strings.HasPrefix(body, "down #") {
 				t.Errorf("/lb: got %d %q %q; want 200 text/plain and a \"down #<reason>\" line", code, ctype, body)
 			}
+			if _, body := getBody(t, "http://"+a.AdminAddr()+"/status"); !strings.Contains(body, `"listen": "`+listen+`"`) {
+				t.Errorf("admin /status does not show listen %q:\n%s", listen, body)
+			}
 			if _, err := a.Store().SetMaintenance(true); err != nil {
 				t.Fatal(err)
 			}
@@ -86,4 +89,15 @@ func TestLBAnswersTheAgentLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+func getBody(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
