@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/xroad-lb/lbkit/agent/adminport"
 	"github.com/xroad-lb/lbkit/agent/agentcheck"
@@ -26,15 +28,27 @@ import (
 	"github.com/xroad-lb/lbkit/agent/xroadcheck"
 )
 
-// Component is a part of the daemon beyond the X-Road checks: the config sync worker, the
-// replication watch. Every field is optional.
+// Component is one part of the daemon beyond the X-Road checks (agent-check port, push,
+// config sync, replication watch), with every face it shows. Build it with the agent's Store
+// (and Limiter) and plug it in with Agent.Add before Listen. Every field but Name is optional.
 type Component struct {
-	Name       string
-	Checks     []check.Spec                // added after X-Road's checks, in this order
-	Run        func(context.Context) error // a background worker, stopped with the daemon
-	Status     func() any                  // shown in /status under components.<Name>
-	Collectors []prometheus.Collector      // added to /metrics
+	Name   string
+	Checks []check.Spec // run after X-Road's checks, in this order (0 timings: lbagent.ini's)
+	// Setup runs once in Listen, in the order the components were added, before the checks
+	// start and before the daemon reports ready: bind the part's own ports, complete work a
+	// crash interrupted. An error stops the start (--check-config never calls it).
+	Setup func() error
+	// Run is a background worker, started by Run and stopped with the daemon (ctx ends); an
+	// error stops the daemon, a nil return before that is allowed.
+	Run        func(context.Context) error
+	Status     func() any               // shown in /status under components.<Name>
+	Collectors []prometheus.Collector   // added to /metrics
+	LBLine     func(peer string) []byte // serves /lb on the health port (one component at most)
 }
+
+// errStoppedServing is the error of a port whose accept loop ended before the daemon stopped
+// (its listener was closed under it).
+var errStoppedServing = errors.New("stopped serving")
 
 // Agent is the daemon.
 type Agent struct {
@@ -42,63 +56,82 @@ type Agent struct {
 	log        zerolog.Logger
 	now        func() time.Time
 	store      *verdict.Store
-	runner     *check.Runner
+	specs      []check.Spec   // X-Road's checks, then the components', with lbagent.ini's timings
+	ownTiming  []check.Timing // each check's timing as its component set it (0 = lbagent.ini's)
+	runner     *check.Runner  // built by Listen, over specs
 	serverconf *xroadcheck.ServerConf
 	components []Component
-	services   []service
-	lbLine     func(peer string) []byte
-	registry   *prometheus.Registry
 
 	health      *healthport.Server
 	admin       *adminport.Server
 	healthLns   []net.Listener
 	adminLn     net.Listener
-	maintenance sync.Mutex // serialises a switch of maintenance mode with its state file
 	limiter     *connlimit.Limiter
 	httpLog     *ratelog.Logger
 	httpLogOnce sync.Once
-	ownTiming   []check.Timing // each check's timing as its component set it (0 = lbagent.ini's)
-	reload      sync.Mutex     // one Reload at a time
+	reload      sync.Mutex // one Reload at a time
 }
 
-type service struct {
-	name string
-	run  func(context.Context) error
-}
-
-// New builds the daemon from cfg: the X-Road checks in X-Road's order, then the components'.
-func New(cfg Config, log zerolog.Logger, components ...Component) (*Agent, error) {
+// New builds the daemon from cfg with the X-Road checks in X-Road's order: the verdict store
+// first (with maintenance mode restored from its state file, when one is configured), which
+// the components then render (Add).
+func New(cfg Config, log zerolog.Logger) (*Agent, error) {
 	if cfg.Redactor == nil {
 		cfg.Redactor = &redact.Redactor{}
 	}
-	a := &Agent{cfg: cfg, log: log, now: time.Now, components: components}
+	a := &Agent{cfg: cfg, log: log, now: time.Now}
 	// One cap over the health and agent-check ports; the balancers get the reserved part.
 	a.limiter = connlimit.New(cfg.Limits(), func(ip netip.Addr) bool {
 		return agentcheck.InPrefixes(cfg.Balancers, ip)
 	})
 	a.limiter.OnAcceptError = func(err error) { a.httpLogger().Printf("accept: %v", err) }
-	specs := a.xroadChecks()
-	for _, c := range components {
-		specs = append(specs, c.Checks...)
-	}
-	for i := range specs {
-		a.ownTiming = append(a.ownTiming, check.Timing{Timeout: specs[i].Timeout, PassTTL: specs[i].PassTTL, FailTTL: specs[i].FailTTL})
-		if specs[i].Timeout == 0 {
-			specs[i].Timeout = cfg.Timeout
-		}
-		if specs[i].PassTTL == 0 {
-			specs[i].PassTTL = cfg.PassTTL
-		}
-		if specs[i].FailTTL == 0 {
-			specs[i].FailTTL = cfg.FailTTL
-		}
-	}
-	a.store = verdict.NewStore(string(cfg.Role), specs)
-	a.runner = check.NewRunner(specs, a.store.SetResult)
+	a.store = verdict.NewStore(string(cfg.Role), nil)
+	a.addChecks(a.xroadChecks())
 	if err := a.restoreMaintenance(); err != nil {
 		return nil, err
 	}
+	if path := cfg.MaintenanceStateFile; path != "" {
+		a.store.PersistMaintenance(func(on bool) error { return writeMaintenance(path, on) })
+	}
 	return a, nil
+}
+
+// Add plugs c into the daemon: its checks join the store after those already there, its
+// status, collectors, /lb line and worker are served from Listen and Run. Call before Listen.
+func (a *Agent) Add(c Component) error {
+	if a.runner != nil {
+		return fmt.Errorf("component %s: added after Listen", c.Name)
+	}
+	for _, o := range a.components {
+		if o.Name == c.Name {
+			return fmt.Errorf("component %s: added twice", c.Name)
+		}
+		if o.LBLine != nil && c.LBLine != nil {
+			return fmt.Errorf("component %s: /lb is served by %s already", c.Name, o.Name)
+		}
+	}
+	a.addChecks(c.Checks)
+	a.components = append(a.components, c)
+	return nil
+}
+
+// addChecks adds specs to the store, with lbagent.ini's timings where a spec has none.
+func (a *Agent) addChecks(specs []check.Spec) {
+	cfg := a.cfg
+	for _, s := range specs {
+		a.ownTiming = append(a.ownTiming, check.Timing{Timeout: s.Timeout, PassTTL: s.PassTTL, FailTTL: s.FailTTL})
+		if s.Timeout == 0 {
+			s.Timeout = cfg.Timeout
+		}
+		if s.PassTTL == 0 {
+			s.PassTTL = cfg.PassTTL
+		}
+		if s.FailTTL == 0 {
+			s.FailTTL = cfg.FailTTL
+		}
+		a.specs = append(a.specs, s)
+	}
+	a.store.AddChecks(specs...)
 }
 
 func (a *Agent) xroadChecks() []check.Spec {
@@ -141,36 +174,27 @@ func (a *Agent) Store() *verdict.Store { return a.store }
 // Config is the configuration the agent runs with.
 func (a *Agent) Config() Config { return a.cfg }
 
-// AddService runs fn alongside the daemon (for servers built on Store, such as the
-// agent-check port). Call before Run.
-func (a *Agent) AddService(name string, fn func(context.Context) error) {
-	a.services = append(a.services, service{name: name, run: fn})
-}
-
-// AddStatus shows fn's document in /status under components.<name>. Call before Listen.
-func (a *Agent) AddStatus(name string, fn func() any) {
-	a.components = append(a.components, Component{Name: name, Status: fn})
-}
-
-// SetLBLine makes the health port serve /lb with fn's line for the client's remote IP.
-// Call before Listen.
-func (a *Agent) SetLBLine(fn func(peer string) []byte) { a.lbLine = fn }
-
-// Registry is the Prometheus registry behind /metrics (components may register more).
-func (a *Agent) Registry() *prometheus.Registry {
-	if a.registry == nil {
-		a.registry = prometheus.NewRegistry()
-	}
-	return a.registry
-}
-
-// Listen binds the health port (unless disabled) and the admin port.
+// Listen runs the components' Setup, then binds the health port (unless disabled) and the
+// admin port. On an error nothing stays bound by the agent itself.
 func (a *Agent) Listen() error {
+	if a.runner != nil {
+		return errors.New("agent: Listen called twice")
+	}
+	a.runner = check.NewRunner(a.specs, a.store.SetResult)
 	status := map[string]func() any{}
-	reg := a.Registry()
+	var lbLine func(peer string) []byte
+	reg := prometheus.NewRegistry()
 	for _, c := range a.components {
+		if c.Setup != nil {
+			if err := c.Setup(); err != nil {
+				return fmt.Errorf("%s: %w", c.Name, err)
+			}
+		}
 		if c.Status != nil {
 			status[c.Name] = c.Status
+		}
+		if c.LBLine != nil {
+			lbLine = c.LBLine
 		}
 		for _, col := range c.Collectors {
 			if err := reg.Register(col); err != nil {
@@ -179,7 +203,7 @@ func (a *Agent) Listen() error {
 		}
 	}
 	c := a.cfg
-	a.health = healthport.New(a.store, healthport.Options{Components: status, LBLine: a.lbLine, Gatherer: reg,
+	a.health = healthport.New(a.store, healthport.Options{Components: status, LBLine: lbLine, Gatherer: reg,
 		Limiter: a.limiter, Logger: a.httpLogger(), ReadTimeout: c.ReadTimeout, IdleTimeout: c.IdleTimeout,
 		Redactor: c.Redactor, StatusToken: c.StatusToken})
 	if err := reg.Register(healthport.NewCollector(a.store, a.health)); err != nil {
@@ -198,7 +222,8 @@ func (a *Agent) Listen() error {
 		}
 		a.healthLns = lns
 	}
-	a.admin = adminport.New(a, a.cfg.Health.Port != 0, adminport.Options{
+	// The admin port switches maintenance mode in the store, which persists it.
+	a.admin = adminport.New(a.store, a.cfg.Health.Port != 0, adminport.Options{
 		OnChange: a.maintenanceChanged, Logger: a.httpLogger(),
 		Status: func(ctx *fasthttp.RequestCtx) { a.health.ServeStatus(ctx, true) }})
 	ln, err := net.Listen("tcp", a.cfg.AdminListen)
@@ -226,17 +251,6 @@ func (a *Agent) AdminAddr() string {
 	return a.adminLn.Addr().String()
 }
 
-// SetMaintenance switches maintenance mode (the admin port calls it) and, when a state file is
-// configured, writes the new state under the same lock, so the file always ends with the
-// state in memory.
-func (a *Agent) SetMaintenance(on bool) bool {
-	a.maintenance.Lock()
-	defer a.maintenance.Unlock()
-	old := a.store.SetMaintenance(on)
-	a.persistMaintenance(on)
-	return old
-}
-
 // Run listens (if Listen was not called) and serves until ctx is done.
 func (a *Agent) Run(ctx context.Context) error {
 	if a.adminLn == nil {
@@ -245,55 +259,64 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	a.logStartup()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, 3+len(a.healthLns)+len(a.components)+len(a.services)) // one per goRun
-	goRun := func(name string, fn func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(); err != nil && ctx.Err() == nil {
-				errc <- fmt.Errorf("%s: %w", name, err)
+	// One group supervises every part: the first to fail cancels the others, and Wait
+	// collects them all, however many there are (one health accept loop per CPU).
+	g, gctx := errgroup.WithContext(ctx)
+	// worker runs a part that may end on its own; only an error stops the daemon.
+	worker := func(name string, fn func(context.Context) error) {
+		g.Go(func() error {
+			if err := fn(gctx); err != nil && gctx.Err() == nil {
+				return fmt.Errorf("%s: %w", name, err)
 			}
-		}()
+			return nil
+		})
 	}
-	goRun("checks", func() error { a.runner.Run(ctx); return nil })
-	goRun("verdict log", func() error { a.logVerdicts(ctx); return nil })
+	// server runs an accept loop, which ends only at shutdown: ending before is an error.
+	server := func(name string, serve func() error) {
+		g.Go(func() error {
+			err := serve()
+			if gctx.Err() != nil {
+				return nil
+			}
+			if err == nil {
+				err = errStoppedServing
+			}
+			return fmt.Errorf("%s: %w", name, err)
+		})
+	}
+	worker("checks", func(ctx context.Context) error { a.runner.Run(ctx); return nil })
+	worker("verdict log", func(ctx context.Context) error { a.logVerdicts(ctx); return nil })
 	for _, ln := range a.healthLns {
-		goRun("health port", func() error { return a.health.Serve(ln) })
+		server("health port", func() error { return a.health.Serve(ln) })
 	}
-	goRun("admin port", func() error { return a.admin.Serve(a.adminLn) })
+	server("admin port", func() error { return a.admin.Serve(a.adminLn) })
 	for _, c := range a.components {
 		if c.Run != nil {
-			goRun(c.Name, func() error { return c.Run(ctx) })
+			worker(c.Name, c.Run)
 		}
 	}
-	for _, s := range a.services {
-		goRun(s.name, func() error { return s.run(ctx) })
-	}
-
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
+	// The shutdown: when the daemon's context ends or a part fails.
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		if len(a.healthLns) > 0 {
+			_ = a.health.Shutdown(sctx)
+		}
+		_ = a.admin.Shutdown(sctx)
+		// A server whose Serve had not started yet when Shutdown ran would serve on: closing
+		// the listeners ends every accept loop, started or not.
+		closeAll(append(a.healthLns, a.adminLn))
+		return nil
+	})
+	err := g.Wait()
+	if err != nil {
 		a.log.Error().Err(err).Msg("stopping")
 	}
-	cancel()
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer scancel()
-	if len(a.healthLns) > 0 {
-		_ = a.health.Shutdown(sctx)
-	}
-	_ = a.admin.Shutdown(sctx)
-	// A server whose Serve had not started yet when Shutdown ran would serve on: closing the
-	// listeners ends every accept loop, started or not.
-	closeAll(append(a.healthLns, a.adminLn))
-	wg.Wait()
 	a.serverconf.Close()
 	a.log.Info().Msg("stopped")
 	return err
 }
 
-// Compile-time check: the admin port switches the agent's maintenance mode.
-var _ adminport.Maintenance = (*Agent)(nil)
+// Compile-time check: the admin port switches maintenance mode in the store.
+var _ adminport.Maintenance = (*verdict.Store)(nil)

@@ -10,11 +10,15 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp/reuseport"
 
+	"github.com/xroad-lb/lbkit/agent/check"
 	"github.com/xroad-lb/lbkit/agent/healthport"
 	"github.com/xroad-lb/lbkit/agent/xroadcheck"
 	"github.com/xroad-lb/lbkit/testenv"
@@ -394,7 +398,9 @@ func TestRunReturnsWhenAServiceFailsAtOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		boom := errors.New("listen 127.0.0.1:5589: address already in use")
-		a.AddService("agent-check", func(context.Context) error { return boom })
+		if err := a.Add(Component{Name: "agent-check", Run: func(context.Context) error { return boom }}); err != nil {
+			t.Fatal(err)
+		}
 		done := make(chan error, 1)
 		go func() { done <- a.Run(context.Background()) }()
 		select {
@@ -419,5 +425,194 @@ func TestAdminPortOnIPv6Loopback(t *testing.T) {
 	code, body := httpDo(t, "GET", "http://"+a.AdminAddr()+"/status")
 	if code != 503 || !strings.Contains(body, `"maintenance": true`) || !strings.Contains(body, `"checks"`) {
 		t.Fatalf("admin /status: %d %s", code, body)
+	}
+}
+
+// TestRunStopsWhenManyHealthListenersFail: with one health listener per CPU (max-procs = 0 on
+// a large machine) every accept loop may end at once; Run must stop with an error naming the
+// health port instead of hanging or serving on without it.
+func TestRunStopsWhenManyHealthListenersFail(t *testing.T) {
+	node := testenv.NewNode(t, testenv.NodeOptions{})
+	cfg, err := LoadConfig(Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, zerolog.New(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	for len(a.healthLns) < 64 { // as many accept loops as a 64-CPU machine runs
+		ln, err := reuseport.Listen("tcp4", a.HealthAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.healthLns = append(a.healthLns, ln)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+	// Wait until the health port answers (the accept loops run), then end them all at once.
+	waitFor(t, func() bool {
+		c, err := net.Dial("tcp", a.HealthAddr())
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	closeAll(a.healthLns)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "health port") {
+			t.Fatalf("Run returned %v; want an error naming the health port", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after every health listener failed")
+	}
+}
+
+// waitFor polls cond until it holds, or fails the test after 20 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 20 s")
+}
+
+// TestConcurrentMaintenanceSwitchesKeepTheStateFileInStep: switches racing through the admin
+// port leave the state file with the value in memory (bug 2).
+func TestConcurrentMaintenanceSwitchesKeepTheStateFileInStep(t *testing.T) {
+	node := testenv.NewNode(t, testenv.NodeOptions{})
+	state := t.TempDir() + "/maintenance"
+	cfg, err := LoadConfig(Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: "127.0.0.1:0",
+		MaintenanceStateFile: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, zerolog.New(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	client := &http.Client{Timeout: 10 * time.Second}
+	for round := 0; round < 5; round++ {
+		errs := make(chan error, 16)
+		for i := 0; i < 16; i++ {
+			go func() {
+				resp, err := client.Get(fmt.Sprintf("http://%s/maintenance?targetState=%t", a.AdminAddr(), i%2 == 0))
+				if err == nil {
+					resp.Body.Close()
+				}
+				errs <- err
+			}()
+		}
+		for i := 0; i < 16; i++ {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := os.ReadFile(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("%t\n", a.Store().Maintenance()); string(b) != want {
+			t.Fatalf("round %d: state file %q, memory %q; want the same", round, b, want)
+		}
+	}
+}
+
+// TestComponentFaces: one Component shows every face: its check after X-Road's, its Setup
+// before the checks and the worker run, its status, collector, /lb line and worker.
+func TestComponentFaces(t *testing.T) {
+	node := testenv.NewNode(t, testenv.NodeOptions{})
+	cfg, err := LoadConfig(Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, zerolog.New(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string // Setup, then the check's and worker's first runs
+	var mu sync.Mutex
+	note := func(s string) { mu.Lock(); defer mu.Unlock(); order = append(order, s) }
+	ran := make(chan struct{})
+	runs := prometheus.NewCounter(prometheus.CounterOpts{Name: "lbagent_test_component_runs_total", Help: "Runs."})
+	runs.Add(3)
+	c := Component{
+		Name:   "part",
+		Checks: []check.Spec{{Name: "Part status", Severity: check.Warning, Run: func(context.Context) error { note("check"); return check.Fail("part is degraded", nil) }}},
+		Setup:  func() error { note("setup"); return nil },
+		Run: func(ctx context.Context) error {
+			note("run")
+			close(ran)
+			<-ctx.Done()
+			return nil
+		},
+		Status:     func() any { return map[string]any{"phase": "steady"} },
+		Collectors: []prometheus.Collector{runs},
+		LBLine:     func(peer string) []byte { return []byte("up 50%\n") },
+	}
+	if err := a.Add(c); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		c    Component
+		want string
+	}{
+		{"same name", Component{Name: "part"}, "component part: added twice"},
+		{"second /lb", Component{Name: "other", LBLine: c.LBLine}, "component other: /lb is served by part already"},
+	} {
+		if err := a.Add(tt.c); err == nil || err.Error() != tt.want {
+			t.Errorf("%s: Add = %v; want %q", tt.name, err, tt.want)
+		}
+	}
+	r := &running{t: t, agent: a}
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Add(Component{Name: "late"}); err == nil || err.Error() != "component late: added after Listen" {
+		t.Errorf("Add after Listen = %v; want an error", err)
+	}
+	r.health, r.admin = a.HealthAddr(), a.AdminAddr()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	<-ran
+	r.waitCheck("Part status", "warn", "part is degraded")
+	mu.Lock()
+	if order[0] != "setup" {
+		t.Errorf("order %v; want setup first", order)
+	}
+	mu.Unlock()
+	st := r.status()
+	if got := st.Order[len(st.Order)-1]; got != "Part status" || st.Order[0] != xroadcheck.NameGlobalConf {
+		t.Errorf("check order %v; want X-Road's first and the component's last", st.Order)
+	}
+	if _, body := httpDo(t, "GET", "http://"+r.admin+"/status"); !strings.Contains(body, `"part": {`) || !strings.Contains(body, `"phase": "steady"`) {
+		t.Errorf("admin /status lacks the component's document:\n%s", body)
+	}
+	if code, body := httpDo(t, "GET", "http://"+r.health+"/lb"); code != 200 || body != "up 50%\n" {
+		t.Errorf("/lb: got %d %q; want the component's line", code, body)
+	}
+	if _, body := httpDo(t, "GET", "http://"+r.health+"/metrics"); !strings.Contains(body, "lbagent_test_component_runs_total 3\n") {
+		t.Errorf("/metrics lacks the component's collector:\n%s", body)
 	}
 }

@@ -8,20 +8,20 @@ import (
 	"strings"
 )
 
-// maintenanceChanged logs a switch.
-func (a *Agent) maintenanceChanged(old, on bool) {
+// maintenanceChanged logs a switch, and the error of persisting it.
+func (a *Agent) maintenanceChanged(old, on bool, err error) {
 	a.log.Info().Bool("maintenance", on).Bool("was", old).Msg("maintenance mode set")
-}
-
-// persistMaintenance writes the state file, when one is configured (a.maintenance held).
-func (a *Agent) persistMaintenance(on bool) {
-	path := a.cfg.MaintenanceStateFile
-	if path == "" {
-		return
-	}
-	if err := writeFileAtomic(path, []byte(fmt.Sprintf("%t\n", on))); err != nil {
+	if err != nil {
 		a.log.Error().Err(err).Msg("cannot persist maintenance mode")
 	}
+}
+
+// writeMaintenance writes the state file with on (the store calls it under its switch lock).
+func writeMaintenance(path string, on bool) error {
+	if err := writeFileAtomic(path, []byte(fmt.Sprintf("%t\n", on))); err != nil {
+		return fmt.Errorf("maintenance state file: %w", err)
+	}
+	return nil
 }
 
 // restoreMaintenance reads the state file, when one is configured and present.

@@ -31,7 +31,10 @@ func (a *Agent) Reload(cfg Config) (needRestart []string) {
 		if t.FailTTL == 0 {
 			t.FailTTL = cfg.FailTTL
 		}
-		a.runner.SetTiming(i, t)
+		a.specs[i].Timeout, a.specs[i].PassTTL, a.specs[i].FailTTL = t.Timeout, t.PassTTL, t.FailTTL
+		if a.runner != nil {
+			a.runner.SetTiming(i, t)
+		}
 	}
 	a.cfg.Redactor.Add(cfg.ServerConf.Password) // masked before it can show anywhere
 	a.serverconf.Use(cfg.ServerConf)
@@ -60,4 +63,9 @@ func (a *Agent) Reload(cfg Config) (needRestart []string) {
 }
 
 // Checks are the checks with the timing each runs with now (the reload's log line).
-func (a *Agent) Checks() []check.Spec { return a.runner.Specs() }
+func (a *Agent) Checks() []check.Spec {
+	if a.runner == nil {
+		return append([]check.Spec(nil), a.specs...)
+	}
+	return a.runner.Specs()
+}

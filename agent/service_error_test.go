@@ -34,10 +34,12 @@ func TestServiceErrorNamesTheServiceOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.AddService("agent-check", func(ctx context.Context) error {
+	if err := a.Add(Component{Name: "agent-check", Run: func(ctx context.Context) error {
 		ln.Close() // the listener goes away under the server, not through ctx
 		return srv.Serve(ctx, ln)
-	})
+	}}); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- a.Run(context.Background()) }()
 	if err := <-done; err == nil || strings.Count(err.Error(), "agent-check") != 1 || !strings.HasPrefix(err.Error(), "agent-check: ") {

@@ -25,17 +25,18 @@ const (
 	msgSetPattern = "Maintenance mode set: %t => %t"
 )
 
-// Maintenance is what the admin port switches.
+// Maintenance is what the admin port switches: the verdict store (verdict.Store).
 type Maintenance interface {
-	// SetMaintenance switches maintenance mode and returns the previous value.
-	SetMaintenance(on bool) (old bool)
+	// SetMaintenance switches maintenance mode and returns the previous value, and the error
+	// of persisting the new one (the switch stands).
+	SetMaintenance(on bool) (old bool, err error)
 }
 
 // Server is the admin port.
 type Server struct {
 	target        Maintenance
 	healthEnabled bool
-	onChange      func(old, new bool)
+	onChange      func(old, new bool, err error)
 	status        fasthttp.RequestHandler
 	lim           *connlimit.Limiter
 	srv           *fasthttp.Server
@@ -43,9 +44,9 @@ type Server struct {
 
 // Options are the admin port's optional parts.
 type Options struct {
-	// OnChange, if not nil, is called after every successful switch (for logging and
-	// persisting the state).
-	OnChange func(old, new bool)
+	// OnChange, if not nil, is called after every switch (for logging), with the error of
+	// persisting it.
+	OnChange func(old, new bool, err error)
 	// Status serves GET /status (nil: 404).
 	Status fasthttp.RequestHandler
 	// Logger receives the HTTP library's error lines (nil: discarded).
@@ -130,9 +131,9 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString(MsgNoHealth + "\n")
 		return
 	}
-	old := s.target.SetMaintenance(on)
+	old, err := s.target.SetMaintenance(on)
 	if s.onChange != nil {
-		s.onChange(old, on)
+		s.onChange(old, on, err)
 	}
 	ctx.SetBodyString(fmt.Sprintf(msgSetPattern, old, on) + "\n")
 }

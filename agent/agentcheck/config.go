@@ -93,7 +93,8 @@ func ParseBalancers(s *xroad.Settings) ([]netip.Prefix, error) {
 // LoadConfig reads the [agent-check] section:
 //
 //	listen           = host:port | off   (default: the health interface, port 5589; off when the
-//	                                      health check port is 0, as X-Road's default)
+//	                                      health check port is 0, as X-Road's default;
+//	                                      /lb on the health port answers the line either way)
 //	maintenance-word = drain | maint     (default drain)
 //	weight           = 1-100[%]          (default: none)
 //	ready-for        = 1m                (a peer told drain is owed "ready" this long)

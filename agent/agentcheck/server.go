@@ -150,7 +150,11 @@ func (s *Server) Status() any {
 		s.onError(err)
 	}
 	p, owed, anyone := s.m.snapshot()
-	st := map[string]any{"listen": s.cfg.Listen, "phase": p.String(), "line": string(trimNL(line))}
+	listen := s.cfg.Listen
+	if listen == "" {
+		listen = "off" // the port is closed; /lb answers the line
+	}
+	st := map[string]any{"listen": listen, "phase": p.String(), "line": string(trimNL(line))}
 	if len(owed) > 0 {
 		st["ready_owed_to"] = owed
 	}
@@ -180,6 +184,15 @@ func trimNL(b []byte) []byte {
 		return b[:n-1]
 	}
 	return b
+}
+
+// Sample runs the dynamic weight sampler, when one is configured, until ctx ends: for /lb when
+// the agent-check port is off (Serve runs it otherwise).
+func (s *Server) Sample(ctx context.Context) error {
+	if s.weight != nil {
+		s.weight.Run(ctx)
+	}
+	return nil
 }
 
 // ListenAndServe listens on cfg.Listen and serves until ctx ends. As Serve's, its errors

@@ -34,6 +34,7 @@ type Server struct {
 	components map[string]func() any
 	lbLine     func(peer string) []byte
 	gatherer   prometheus.Gatherer
+	metrics    fasthttp.RequestHandler // /metrics, when there is a gatherer
 	now        func() time.Time
 	redactor   *redact.Redactor
 	token      []byte
@@ -97,6 +98,9 @@ func New(store *verdict.Store, o Options) *Server {
 	}
 	if o.StatusToken != "" {
 		s.token = []byte("Bearer " + o.StatusToken)
+	}
+	if s.gatherer != nil {
+		s.metrics = metricsHandler(s.gatherer, s.redactor)
 	}
 	s.srv = NewServer(s.Handle, o.Limiter, o.Logger, o.ReadTimeout, o.IdleTimeout)
 	return s

@@ -2,34 +2,53 @@ package healthport
 
 import (
 	"bytes"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/xroad-lb/lbkit/agent/check"
+	"github.com/xroad-lb/lbkit/agent/redact"
 	"github.com/xroad-lb/lbkit/agent/verdict"
 )
 
+// metricsHandler serves g's metrics through promhttp.HandlerFor, in Prometheus text (whatever
+// the client asks for: a protobuf or compressed answer could not be redacted), with red's
+// secrets masked.
+func metricsHandler(g prometheus.Gatherer, red *redact.Redactor) fasthttp.RequestHandler {
+	h := promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, DisableCompression: true})
+	return fasthttpadaptor.NewFastHTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del("Accept")
+		r.Header.Del("Accept-Encoding")
+		rec := &recorder{header: http.Header{}, code: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		for k, v := range rec.header {
+			if k != "Content-Length" {
+				w.Header()[k] = v
+			}
+		}
+		w.WriteHeader(rec.code)
+		_, _ = w.Write(red.Bytes(rec.body.Bytes()))
+	}))
+}
+
+// recorder keeps a whole answer, for the redactor to see it at once.
+type recorder struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) WriteHeader(code int)        { r.code = code }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+
 func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) {
 	_ = ctx.SetWriteDeadline(time.Now().Add(answerWriteTimeout)) // larger than a probe's answer
-	mfs, err := s.gatherer.Gather()
-	if err != nil && len(mfs) == 0 {
-		ctx.Error("metrics: "+err.Error(), 500)
-		return
-	}
-	format := expfmt.NewFormat(expfmt.TypeTextPlain)
-	var buf bytes.Buffer
-	enc := expfmt.NewEncoder(&buf, format)
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			ctx.Error("metrics: "+err.Error(), 500)
-			return
-		}
-	}
-	ctx.Response.Header.SetContentType(string(format))
-	ctx.SetBody(s.redactor.Bytes(buf.Bytes()))
+	s.metrics(ctx)
 }
 
 // Collector exports the verdict and the health port's answer counts as Prometheus metrics.

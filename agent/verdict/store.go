@@ -13,6 +13,11 @@ import (
 type Store struct {
 	now func() time.Time
 
+	// switching serialises maintenance switches with their persisting, so the persisted
+	// value always ends as the value in memory; persist is called with it held.
+	switching sync.Mutex
+	persist   func(on bool) error
+
 	mu          sync.Mutex
 	seq         uint64
 	role        string
@@ -33,8 +38,7 @@ func NewStoreWithClock(role string, checks []check.Spec, now func() time.Time) *
 	s := &Store{now: now, role: role, changed: make(chan struct{})}
 	s.results = make([]check.Result, len(checks))
 	for i, c := range checks {
-		s.results[i] = check.Result{Name: c.Name, Severity: c.Severity, Status: check.StatusPending,
-			Message: check.PendingMessage(c.Name)}
+		s.results[i] = pending(c)
 	}
 	s.publishLocked()
 	return s
@@ -51,6 +55,33 @@ func (s *Store) Watch() (*Verdict, <-chan struct{}) {
 	return s.cur.Load(), s.changed
 }
 
+// AddChecks appends pending results for specs (in this order, after the checks already
+// there) and returns the index of the first, for SetResult. Add every check before the
+// runner starts.
+func (s *Store) AddChecks(specs ...check.Spec) (first int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first = len(s.results)
+	for _, c := range specs {
+		s.results = append(s.results, pending(c))
+	}
+	s.publishLocked()
+	return first
+}
+
+func pending(c check.Spec) check.Result {
+	return check.Result{Name: c.Name, Severity: c.Severity, Status: check.StatusPending,
+		Message: check.PendingMessage(c.Name)}
+}
+
+// PersistMaintenance makes every later SetMaintenance call persist with the switched value
+// (a state file), under the same lock as the switch. Call before the store is shared.
+func (s *Store) PersistMaintenance(persist func(on bool) error) {
+	s.switching.Lock()
+	defer s.switching.Unlock()
+	s.persist = persist
+}
+
 // SetResult records the latest result of check i.
 func (s *Store) SetResult(i int, r check.Result) {
 	s.mu.Lock()
@@ -62,14 +93,22 @@ func (s *Store) SetResult(i int, r check.Result) {
 	s.publishLocked()
 }
 
-// SetMaintenance switches maintenance mode and returns the previous value.
-func (s *Store) SetMaintenance(on bool) (old bool) {
+// SetMaintenance switches maintenance mode and returns the previous value. With a persist
+// function (PersistMaintenance), it persists on before another switch may start, so
+// concurrent switches end with the same value in memory and persisted; an error of persist
+// is returned (the switch in memory stands: X-Road's own maintenance mode lives in memory).
+func (s *Store) SetMaintenance(on bool) (old bool, err error) {
+	s.switching.Lock()
+	defer s.switching.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	old = s.maintenance
 	s.maintenance = on
 	s.publishLocked()
-	return old
+	s.mu.Unlock()
+	if s.persist != nil {
+		err = s.persist(on)
+	}
+	return old, err
 }
 
 // Maintenance reports whether maintenance mode is on.

@@ -13,13 +13,14 @@ import (
 
 // replicationWatch watches serverconf replication on secondaries ("Server conf replication
 // status": a warning unless [replication] lag-limit is set).
-func replicationWatch(cfg agent.Config, _ zerologLogger) (*agent.Component, wiring, error) {
+func replicationWatch(a *agent.Agent, _ zerologLogger) (*agent.Component, error) {
+	cfg := a.Config()
 	if cfg.Role != xroad.Secondary {
-		return nil, nil, nil
+		return nil, nil
 	}
 	rcfg, err := db.LoadConfig(cfg.XRoadDir)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	sc := cfg.ServerConf
 	w := db.NewWatcher(db.Conn{Host: sc.Host, Port: sc.Port, User: sc.User, Password: sc.Password,
@@ -34,5 +35,5 @@ func replicationWatch(cfg agent.Config, _ zerologLogger) (*agent.Component, wiri
 			<-ctx.Done()
 			return w.Close()
 		},
-	}, nil, nil
+	}, nil
 }

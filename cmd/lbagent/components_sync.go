@@ -12,25 +12,26 @@ import (
 // configSync runs the config sync worker on secondaries whose [sync] section names the
 // primary ("Config sync status" is a warning: a secondary keeps serving while the primary is
 // away).
-func configSync(cfg agent.Config, log zerologLogger) (*agent.Component, wiring, error) {
+func configSync(a *agent.Agent, log zerologLogger) (*agent.Component, error) {
+	cfg := a.Config()
 	if cfg.Role != xroad.Secondary {
-		return nil, nil, nil
+		return nil, nil
 	}
 	scfg, err := sync.LoadConfig(cfg.XRoadDir)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if scfg.Primary == "" {
 		log.Warn().Str("component", "sync").Msg("secondary without [sync] primary in conf.d/node.ini or lbagent.ini: config sync is off")
-		return nil, nil, nil
+		return nil, nil
 	}
 	w, err := sync.NewWorker(scfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	w.Report = syncReporter(log, scfg)
 	// Before the checks read /etc/xroad: complete a commit a crash interrupted.
-	recoverFirst := func(*agent.Agent) error {
+	recoverFirst := func() error {
 		if done, err := w.Recover(); err != nil {
 			log.Warn().Str("component", "sync").Err(err).Msg("config sync: completing an interrupted commit failed; the next pass retries")
 		} else if done {
@@ -44,8 +45,9 @@ func configSync(cfg agent.Config, log zerologLogger) (*agent.Component, wiring, 
 		// after a failure alike, so a removed pause file is not reported for failure-ttl (30 s).
 		Checks: []check.Spec{{Name: sync.CheckName, Run: w.Check, Severity: check.Warning,
 			PassTTL: scfg.Interval, FailTTL: scfg.Interval}},
+		Setup:      recoverFirst,
 		Run:        w.Run,
 		Status:     func() any { return w.Status() },
 		Collectors: []prometheus.Collector{w.Metrics()},
-	}, recoverFirst, nil
+	}, nil
 }

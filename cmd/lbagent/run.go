@@ -92,18 +92,19 @@ a reload logs which changed settings wait for it.`,
 			if err != nil {
 				return err
 			}
-			// Every part's settings are read here, so --check-config validates them all.
-			components, services, err := buildComponents(cfg, log)
+			// The verdict store first (New), then every part built for it: every part's
+			// settings are read here, so --check-config validates them all.
+			a, err := agent.New(cfg, log)
+			if err != nil {
+				return err
+			}
+			parts, err := buildComponents(a, log)
 			if err != nil {
 				return err
 			}
 			if checkConfig {
-				var parts []string
-				for _, c := range components {
-					parts = append(parts, c.Name)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "configuration OK: role %s, health %s, admin %s, serverconf %s, components %v, servers %d\n",
-					cfg.Role, healthDesc(cfg), cfg.AdminListen, cfg.ServerConf, parts, len(services))
+				fmt.Fprintf(cmd.OutOrStdout(), "configuration OK: role %s, health %s, admin %s, serverconf %s, components %v\n",
+					cfg.Role, healthDesc(cfg), cfg.AdminListen, cfg.ServerConf, parts)
 				return nil
 			}
 			// One CPU by default: the agent shares the node with X-Road's proxy, and one core
@@ -111,15 +112,6 @@ a reload logs which changed settings wait for it.`,
 			// mean fewer cross-core wake-ups per probe. GOMAXPROCS in the environment wins.
 			if os.Getenv("GOMAXPROCS") == "" && cfg.MaxProcs > 0 {
 				runtime.GOMAXPROCS(cfg.MaxProcs)
-			}
-			a, err := agent.New(cfg, log, components...)
-			if err != nil {
-				return err
-			}
-			for _, s := range services {
-				if err := s(a); err != nil {
-					return err
-				}
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -233,26 +225,4 @@ func healthDesc(c agent.Config) string {
 		return "disabled"
 	}
 	return c.Health.Addr()
-}
-
-// wiring adds a server that needs the running agent (agent-check port, push).
-type wiring func(*agent.Agent) error
-
-// buildComponents builds the parts that plug into the daemon, from lbagent's settings.
-func buildComponents(cfg agent.Config, log zerologLogger) ([]agent.Component, []wiring, error) {
-	var comps []agent.Component
-	var wires []wiring
-	for _, b := range componentBuilders {
-		c, w, err := b(cfg, log)
-		if err != nil {
-			return nil, nil, err
-		}
-		if c != nil {
-			comps = append(comps, *c)
-		}
-		if w != nil {
-			wires = append(wires, w)
-		}
-	}
-	return comps, wires, nil
 }
