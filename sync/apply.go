@@ -14,6 +14,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/xroad-lb/lbkit/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -149,7 +150,7 @@ func (a *applier) stageFiles(ctx context.Context, src fileSource, srcRoot string
 	// (small passes, then the staging directory, whose entries the journal names), or one
 	// syncfs for the whole set.
 	if a.fsyncEach && len(p.Symlink) == 0 {
-		return syncDir(a.stage)
+		return atomicfile.SyncDir(a.stage)
 	}
 	return syncFS(a.stage)
 }
@@ -321,13 +322,4 @@ func syncFS(dir string) error {
 		return fmt.Errorf("syncfs %s: %w", dir, err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/xroad-lb/lbkit/internal/atomicfile"
 )
 
 // Crash consistency. A commit is a list of steps (deletions, new directories, renames of
@@ -187,7 +189,7 @@ func (a *applier) finish(paths []string) error {
 		}
 	}
 	testHook("synced")
-	if err := removeDurable(a.st.path(journalFile)); err != nil {
+	if err := atomicfile.Remove(a.st.path(journalFile)); err != nil {
 		return fmt.Errorf("remove journal: %w", err)
 	}
 	testHook("cleared")
@@ -197,7 +199,7 @@ func (a *applier) finish(paths []string) error {
 func (a *applier) writeJournal(j *journal) error {
 	b, err := json.Marshal(j)
 	if err == nil {
-		err = writeDurable(a.st.path(journalFile), b)
+		err = atomicfile.WriteFile(a.st.path(journalFile), b, 0o600)
 	}
 	if err != nil {
 		return fmt.Errorf("write journal: %w", err)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/xroad-lb/lbkit/internal/atomicfile"
 )
 
 // The racy-timestamp rule (git's, for its index). SFTP v3 times are whole seconds, so a
@@ -108,7 +110,7 @@ func saveRacy(st *state, set map[string]bool) error {
 	for _, rel := range paths {
 		b.WriteString(rel + "\x00")
 	}
-	if err := writeDurable(st.path(racyFile), b.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(st.path(racyFile), b.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("save racy set: %w", err)
 	}
 	return nil

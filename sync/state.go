@@ -3,7 +3,6 @@ package sync
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,36 +72,3 @@ func (s *state) path(name string) string { return filepath.Join(s.dir, name) }
 
 // errLocked: another pass (another lbagent process) works on the same target.
 var errLocked = errors.New("another sync is running on this target")
-
-// writeDurable replaces path with b so that after a crash the file holds either its old
-// or its new content: write a temporary file, fsync it, rename it over path, fsync the
-// directory.
-func writeDurable(path string, b []byte) error {
-	tmp := path + ".new"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	return err
-}
-
-// removeDurable removes path (gone already is fine) and fsyncs its directory.
-func removeDurable(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}

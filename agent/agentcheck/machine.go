@@ -13,6 +13,7 @@ import (
 
 	"github.com/xroad-lb/lbkit/agent/verdict"
 	"github.com/xroad-lb/lbkit/haproxy"
+	"github.com/xroad-lb/lbkit/internal/atomicfile"
 )
 
 // maxOwed bounds the peers remembered as owed "ready"; past it the machine owes "ready" to any
@@ -109,7 +110,7 @@ func (m *machine) flush() error {
 	}
 	m.dirty = false
 	if m.phase == idle {
-		if err := os.Remove(m.stateFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := atomicfile.Remove(m.stateFile); err != nil {
 			return fmt.Errorf("agent-check state file: %w", err)
 		}
 		return nil
@@ -126,11 +127,7 @@ func (m *machine) flush() error {
 	if err := os.MkdirAll(filepath.Dir(m.stateFile), 0o755); err != nil {
 		return fmt.Errorf("agent-check state file: %w", err)
 	}
-	tmp := m.stateFile + ".tmp"
-	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
-		return fmt.Errorf("agent-check state file: %w", err)
-	}
-	if err := os.Rename(tmp, m.stateFile); err != nil {
+	if err := atomicfile.WriteFile(m.stateFile, []byte(data), 0o644); err != nil {
 		return fmt.Errorf("agent-check state file: %w", err)
 	}
 	return nil
