@@ -28,9 +28,8 @@ func BenchmarkIdlePass(b *testing.B) {
 			r.write(b, fmt.Sprintf("%s/file%03d.xml", d, j), strings.Repeat("x", 200+j*37), 0o644)
 		}
 	}
-	w := r.worker(b)
 	now := time.Now().Add(time.Hour) // directories' times are long settled
-	w.syncer.now = func() time.Time { return now }
+	w := r.clockedWorker(b, func() time.Time { return now })
 	if _, err := w.Once(context.Background()); err != nil {
 		b.Fatal(err)
 	}

@@ -11,9 +11,7 @@ import (
 // clockedWorker returns a worker whose passes run at *now (an injected clock).
 func clockedWorker(t *testing.T, r *rig, now *time.Time) *Worker {
 	t.Helper()
-	w := r.worker(t)
-	w.syncer.now = func() time.Time { return *now }
-	return w
+	return r.clockedWorker(t, func() time.Time { return *now })
 }
 
 // backdate sets the time of every directory below root to tm, so a later change moves it.

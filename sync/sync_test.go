@@ -61,7 +61,13 @@ func (r *rig) write(t testing.TB, rel, content string, mode fs.FileMode) {
 
 func (r *rig) worker(t testing.TB) *Worker {
 	t.Helper()
-	w, err := NewWorker(r.cfg)
+	return r.clockedWorker(t, time.Now)
+}
+
+// clockedWorker is worker with an injected clock.
+func (r *rig) clockedWorker(t testing.TB, now func() time.Time) *Worker {
+	t.Helper()
+	w, err := NewWorkerWithClock(r.cfg, now)
 	if err != nil {
 		t.Fatal(err)
 	}

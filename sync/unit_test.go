@@ -193,13 +193,11 @@ func TestCheckAge(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Primary = "ss1"
 	cfg.MaxAgeWarning = time.Minute
-	w, err := NewWorker(cfg)
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	w, err := NewWorkerWithClock(cfg, func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-	w.now = func() time.Time { return now }
-	w.started = now
 	if err := w.Check(t.Context()); err != nil {
 		t.Errorf("fresh worker: Check = %v; want nil", err)
 	}

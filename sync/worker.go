@@ -7,6 +7,8 @@ import (
 	"os"
 	gosync "sync"
 	"time"
+
+	"github.com/xroad-lb/lbkit/internal/backoff"
 )
 
 // EventKind says what an Event reports.
@@ -79,11 +81,18 @@ type counters struct {
 
 // NewWorker validates cfg and returns a worker (not connected yet).
 func NewWorker(cfg Config) (*Worker, error) {
+	return NewWorkerWithClock(cfg, time.Now)
+}
+
+// NewWorkerWithClock is NewWorker with an injected clock (the worker's and its passes'), for
+// tests.
+func NewWorkerWithClock(cfg Config, now func() time.Time) (*Worker, error) {
 	s, err := NewSyncer(cfg)
 	if err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, syncer: s, log: newPassLog(cfg.LogFile), now: time.Now}
+	s.now = now
+	w := &Worker{cfg: cfg, syncer: s, log: newPassLog(cfg.LogFile), now: now}
 	w.started = w.now()
 	w.st = Status{Primary: cfg.Primary, Target: s.target, PauseFile: cfg.PauseFile}
 	return w, nil
@@ -172,11 +181,7 @@ func retryWait(interval time.Duration, fails int, err error) time.Duration {
 	if errors.Is(err, ErrNoSpace) {
 		return max(noSpaceBackoff, interval)
 	}
-	wait := interval
-	for i := 1; i < fails && wait < maxBackoff; i++ {
-		wait *= 2
-	}
-	return min(wait, max(maxBackoff, interval))
+	return backoff.Policy{Min: interval, Max: maxBackoff}.Delay(fails)
 }
 
 // Once runs one pass unless the pause file exists (then it returns ErrPaused), and
