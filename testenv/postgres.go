@@ -74,7 +74,7 @@ func PostgresBinDir() (string, error) {
 // NewPostgres starts a PostgreSQL instance for a test and stops it at cleanup.
 func NewPostgres(t testing.TB, opts PostgresOptions) *Postgres {
 	t.Helper()
-	if _, err := PostgresBinDir(); err != nil {
+	if _, err := PostgresBinDir(); err != nil || testing.Short() {
 		Require(t, "initdb", "/usr/lib/postgresql/15/bin")
 	}
 	return forTest(t, func(ctx context.Context) (*Postgres, error) { return StartPostgres(ctx, opts) })
