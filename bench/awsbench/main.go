@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xroad-lb/lbkit/bench/internal/measure"
 	"github.com/xroad-lb/lbkit/testenv"
 	"github.com/xroad-lb/lbkit/testenv/elbv2"
 )
@@ -121,7 +122,7 @@ func bench(ctx context.Context, lbagent, lbadapter string, drains, statuses int)
 	}
 
 	fmt.Printf("## lbadapter with an AWS ELBv2 target group vs HAProxy (bench/32-aws.sh)\n\n")
-	fmt.Printf("3-node loopback cluster (lbagent on 127.0.0.2-4) behind a real HAProxy %s and in a target group of the\n", haproxyVersion())
+	fmt.Printf("3-node loopback cluster (lbagent on 127.0.0.2-4) behind a real HAProxy %s and in a target group of the\n", measure.HAProxyVersion())
 	fmt.Printf("local ELBv2-compatible endpoint (`testenv/elbv2`: Query protocol, SigV4 verified, in the benchmark's process).\n")
 	fmt.Printf("lbadapter reaches the endpoint through aws-sdk-go-v2 on 127.0.0.1 (HTTP, no TLS: real AWS adds TLS and the network).\n")
 	fmt.Printf("Load average when the measurements started (a shared machine): %s.\n\n", loadavg)
@@ -129,8 +130,8 @@ func bench(ctx context.Context, lbagent, lbadapter string, drains, statuses int)
 	fmt.Printf("Clock starts before the command is spawned; it stops when HAProxy's `show stat` first shows ss2 DRAIN\n")
 	fmt.Printf("(polled every 2 ms), or when the endpoint's target state first reads `draining` (polled every 2 ms).\n\n")
 	fmt.Printf("| balancer | median | p90 | max |\n|---|---|---|---|\n")
-	fmt.Printf("| ELBv2 target group (DeregisterTargets) | %s | %s | %s |\n", ms(median(nlbTimes)), ms(pct(nlbTimes, 90)), ms(nlbTimes[len(nlbTimes)-1]))
-	fmt.Printf("| anchor: HAProxy (`set server … state drain`) | %s | %s | %s |\n\n", ms(median(hapTimes)), ms(pct(hapTimes, 90)), ms(hapTimes[len(hapTimes)-1]))
+	fmt.Printf("| ELBv2 target group (DeregisterTargets) | %s | %s | %s |\n", measure.Ms(measure.Median(nlbTimes), 1), measure.Ms(measure.Percentile(nlbTimes, 90), 1), measure.Ms(nlbTimes[len(nlbTimes)-1], 1))
+	fmt.Printf("| anchor: HAProxy (`set server … state drain`) | %s | %s | %s |\n\n", measure.Ms(measure.Median(hapTimes), 1), measure.Ms(measure.Percentile(hapTimes, 90), 1), measure.Ms(hapTimes[len(hapTimes)-1], 1))
 	fmt.Printf("### One `lbadapter status` (3 nodes; %d runs each, interleaved)\n\n", statuses)
 	fmt.Printf("CPU = user + system time of the lbadapter process (getrusage of the child), RSS = its peak resident set.\n\n")
 	fmt.Printf("| config | CPU median | CPU max | wall median | peak RSS median |\n|---|---|---|---|---|\n")
@@ -139,10 +140,10 @@ func bench(ctx context.Context, lbagent, lbadapter string, drains, statuses int)
 		slices.Sort(u.cpu)
 		slices.Sort(u.wall)
 		slices.Sort(u.rss)
-		fmt.Printf("| %s | %s | %s | %s | %.1f MB |\n", cfg.name, ms(median(u.cpu)), ms(u.cpu[len(u.cpu)-1]), ms(median(u.wall)), float64(u.rss[len(u.rss)/2])/1024)
+		fmt.Printf("| %s | %s | %s | %s | %.1f MB |\n", cfg.name, measure.Ms(measure.Median(u.cpu), 1), measure.Ms(u.cpu[len(u.cpu)-1], 1), measure.Ms(measure.Median(u.wall), 1), float64(u.rss[len(u.rss)/2])/1024)
 	}
 	fmt.Printf("\nCommands: `lbadapter --config nlb.ini drain ss2 --no-wait`, `lbadapter --config haproxy.ini drain ss2 --no-wait`, ")
-	fmt.Printf("`lbadapter --config {haproxy,nlb,both}.ini status`, from `go run ./e2e/awsbench -drains %d -statuses %d` (bench/32-aws.sh).\n", drains, statuses)
+	fmt.Printf("`lbadapter --config {haproxy,nlb,both}.ini status`, from `go run ./bench/awsbench -drains %d -statuses %d` (bench/32-aws.sh).\n", drains, statuses)
 	return nil
 }
 
@@ -174,21 +175,4 @@ func timeUntil(ctx context.Context, cmd *exec.Cmd, shown func() bool) (time.Dura
 		}
 	}
 	return d, nil
-}
-
-func median(d []time.Duration) time.Duration { return d[len(d)/2] }
-
-func pct(d []time.Duration, p int) time.Duration { return d[(len(d)-1)*p/100] }
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
-
-func haproxyVersion() string {
-	out, err := exec.Command("haproxy", "-v").Output()
-	if err != nil {
-		return "?"
-	}
-	if f := strings.Fields(string(out)); len(f) >= 3 {
-		return f[2]
-	}
-	return "?"
 }

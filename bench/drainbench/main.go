@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xroad-lb/lbkit/bench/internal/measure"
 	"github.com/xroad-lb/lbkit/testenv"
 )
 
@@ -70,22 +71,22 @@ func bench(ctx context.Context, lbagent, lbadapter string, drains, failures int)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s |", s.name, ms(median(d)), ms(d[0]), ms(d[len(d)-1])))
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s |", s.name, measure.Ms(measure.Median(d), 1), measure.Ms(d[0], 1), measure.Ms(d[len(d)-1], 1)))
 	}
 
 	fmt.Printf("## Drain and failure latency with HAProxy (bench/31-drain.sh)\n\n")
-	fmt.Printf("3-node loopback cluster (lbagent on 127.0.0.2-4, message stand-ins), real HAProxy %s, ", haproxyVersion())
+	fmt.Printf("3-node loopback cluster (lbagent on 127.0.0.2-4, message stand-ins), real HAProxy %s, ", measure.HAProxyVersion())
 	fmt.Printf("server lines `check port <health> %s`, `on-marked-down shutdown-sessions`.\n\n", prodCheck)
 	fmt.Printf("### From the command to HAProxy showing DRAIN (%d runs each)\n\n", drains)
 	fmt.Printf("Clock starts before the command is spawned and stops when `show stat` first shows ss2 as DRAIN.\n\n")
 	fmt.Printf("| command | median | p90 | max |\n|---|---|---|---|\n")
-	fmt.Printf("| `%s` | %s | %s | %s |\n", strings.Join(append([]string{"lbadapter"}, drainCmd[1:]...), " "), ms(median(lb)), ms(pct(lb, 90)), ms(lb[len(lb)-1]))
-	fmt.Printf("| anchor: `echo \"set server xroad/ss2 state drain\" \\| socat stdio UNIX-CONNECT:admin.sock` | %s | %s | %s |\n\n", ms(median(so)), ms(pct(so, 90)), ms(so[len(so)-1]))
+	fmt.Printf("| `%s` | %s | %s | %s |\n", strings.Join(append([]string{"lbadapter"}, drainCmd[1:]...), " "), measure.Ms(measure.Median(lb), 1), measure.Ms(measure.Percentile(lb, 90), 1), measure.Ms(lb[len(lb)-1], 1))
+	fmt.Printf("| anchor: `echo \"set server xroad/ss2 state drain\" \\| socat stdio UNIX-CONNECT:admin.sock` | %s | %s | %s |\n\n", measure.Ms(measure.Median(so), 1), measure.Ms(measure.Percentile(so, 90), 1), measure.Ms(so[len(so)-1], 1))
 	fmt.Printf("### From a failing check to HAProxy showing DOWN (%d runs each)\n\n", failures)
 	fmt.Printf("The node's globalconf is made expired at t=0 (lbagent re-checks every 200ms: `success-ttl = 200ms`); ")
 	fmt.Printf("the clock stops when `show stat` first shows the server DOWN. inter × fall = 6s.\n\n")
 	fmt.Printf("| HAProxy setup | median | min | max |\n|---|---|---|---|\n%s\n\n", strings.Join(rows, "\n"))
-	fmt.Printf("Command: `go run ./e2e/drainbench -drains %d -failures %d` (from bench/31-drain.sh).\n", drains, failures)
+	fmt.Printf("Command: `go run ./bench/drainbench -drains %d -failures %d` (from bench/31-drain.sh).\n", drains, failures)
 	return nil
 }
 
@@ -155,22 +156,4 @@ func waitStatus(ctx context.Context, c *testenv.Cluster, server, prefix string) 
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
-}
-
-func median(d []time.Duration) time.Duration { return d[len(d)/2] }
-
-func pct(d []time.Duration, p int) time.Duration { return d[(len(d)-1)*p/100] }
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
-
-func haproxyVersion() string {
-	out, err := exec.Command("haproxy", "-v").Output()
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(out))
-	if len(f) >= 3 {
-		return f[2]
-	}
-	return "?"
 }

@@ -17,14 +17,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/xroad-lb/lbkit/bench/internal/measure"
 	"github.com/xroad-lb/lbkit/nginx"
 	"github.com/xroad-lb/lbkit/testenv"
 )
@@ -120,9 +120,12 @@ func bench(ctx context.Context, lbagent, lbadapter string, rounds int, d time.Du
 			url string
 			out *[]float64
 		}{{"http://" + plain + "/", &rrRPS}, {"http://" + lua + "/", &luaRPS}} {
-			r, err := wrkRPS(wrk, append(args, x.url))
+			r, non2xx, err := measure.WrkRPS(wrk, append(args, x.url))
 			if err != nil {
 				return err
+			}
+			if non2xx {
+				return fmt.Errorf("wrk %s: answers other than 2xx", x.url)
 			}
 			*x.out = append(*x.out, r)
 		}
@@ -171,16 +174,16 @@ func bench(ctx context.Context, lbagent, lbadapter string, rounds int, d time.Du
 	fmt.Printf("Requests/s, `wrk %s URL`, %d rounds interleaved, median (all rounds):\n\n", strings.Join(args, " "), rounds)
 	fmt.Println("| upstream | req/s | rounds | ratio | goal |")
 	fmt.Println("|---|---:|---|---:|---|")
-	fmt.Printf("| plain `upstream { server …; }` round robin (anchor) | %.0f | %s | 1.00× | |\n", median(rrRPS), list(rrRPS))
-	fmt.Printf("| lbkit Lua `balancer_by_lua` (`lbkit.balance`) | %.0f | %s | %.2f× | ≥ 0.90× |\n", median(luaRPS), list(luaRPS), median(luaRPS)/median(rrRPS))
+	fmt.Printf("| plain `upstream { server …; }` round robin (anchor) | %.0f | %s | 1.00× | |\n", measure.Median(rrRPS), list(rrRPS))
+	fmt.Printf("| lbkit Lua `balancer_by_lua` (`lbkit.balance`) | %.0f | %s | %.2f× | ≥ 0.90× |\n", measure.Median(luaRPS), list(luaRPS), measure.Median(luaRPS)/measure.Median(rrRPS))
 	fmt.Println()
 	fmt.Printf("Time from lbagent's `/lb` first saying `down` (its TCP liveness check of a listener the bench closes; polled every\n")
 	fmt.Printf("20 ms) to the last new request/connection nginx sent to that node (sent back to back), interval %s, fall %d,\n", interval, fall)
 	fmt.Printf("%d measurements each; goal ≤ fall × interval + 100 ms = %s:\n\n", downs, goal)
 	fmt.Println("| mechanism | median | max | all |")
 	fmt.Println("|---|---:|---:|---|")
-	fmt.Printf("| Lua module (http upstream, in nginx) | %s | %s | %s |\n", ms(medianD(luaDown)), ms(maxD(luaDown)), listD(luaDown))
-	fmt.Printf("| `lbadapter watch` (stream upstream: servers file, `nginx -t`, reload) | %s | %s | %s |\n", ms(medianD(watchDown)), ms(maxD(watchDown)), listD(watchDown))
+	fmt.Printf("| Lua module (http upstream, in nginx) | %s | %s | %s |\n", measure.Ms(measure.Median(luaDown), 0), measure.Ms(slices.Max(luaDown), 0), listD(luaDown))
+	fmt.Printf("| `lbadapter watch` (stream upstream: servers file, `nginx -t`, reload) | %s | %s | %s |\n", measure.Ms(measure.Median(watchDown), 0), measure.Ms(slices.Max(watchDown), 0), listD(watchDown))
 	fmt.Println()
 	fmt.Println("A poll lands somewhere in the interval after the agent's change, then fall polls are needed, so the expected")
 	fmt.Println("time is between (fall − 1) × interval and fall × interval, plus for the watcher `nginx -t` and the reload.")
@@ -422,49 +425,12 @@ func waitHTTPBody(ctx context.Context, url string, parts ...string) error {
 	}
 }
 
-var rpsRe = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-
-func wrkRPS(wrk string, args []string) (float64, error) {
-	out, err := exec.Command(wrk, args...).CombinedOutput()
-	if err != nil {
-		return 0, fmt.Errorf("wrk %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	m := rpsRe.FindSubmatch(out)
-	if m == nil {
-		return 0, fmt.Errorf("wrk output without Requests/sec:\n%s", out)
-	}
-	if strings.Contains(string(out), "Non-2xx") {
-		return 0, fmt.Errorf("wrk saw errors:\n%s", out)
-	}
-	return strconv.ParseFloat(string(m[1]), 64)
-}
-
-func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return s[len(s)/2]
-}
-
 func list(v []float64) string {
 	p := make([]string, len(v))
 	for i, x := range v {
 		p[i] = fmt.Sprintf("%.0f", x)
 	}
 	return strings.Join(p, ", ")
-}
-
-func medianD(d []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
-}
-
-func maxD(d []time.Duration) time.Duration {
-	m := d[0]
-	for _, x := range d {
-		m = max(m, x)
-	}
-	return m
 }
 
 func listD(d []time.Duration) string {
@@ -474,5 +440,3 @@ func listD(d []time.Duration) string {
 	}
 	return strings.Join(p, ", ") + " ms"
 }
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
