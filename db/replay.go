@@ -21,8 +21,7 @@ func Resume(ctx context.Context, conn *pgx.Conn) (*Standby, error) {
 }
 
 func setReplay(ctx context.Context, conn *pgx.Conn, fn, want string) (*Standby, error) {
-	s, err := StandbyStatus(ctx, conn)
-	if err != nil {
+	if _, err := StandbyStatus(ctx, conn); err != nil {
 		return nil, err
 	}
 	if _, err := conn.Exec(ctx, "SELECT "+fn+"()"); err != nil {
@@ -32,7 +31,8 @@ func setReplay(ctx context.Context, conn *pgx.Conn, fn, want string) (*Standby, 
 	// to replay may stay at "pause requested" a while, which already stops replay.
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		if s, err = StandbyStatus(ctx, conn); err != nil {
+		s, err := StandbyStatus(ctx, conn)
+		if err != nil {
 			return nil, err
 		}
 		if s.PauseState == want || s.PauseState == "unknown" || time.Now().After(deadline) {
