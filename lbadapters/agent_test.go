@@ -14,7 +14,7 @@ import (
 	"github.com/xroad-lb/lbkit/agent/healthport"
 	"github.com/xroad-lb/lbkit/agent/verdict"
 	"github.com/xroad-lb/lbkit/db"
-	lbsync "github.com/xroad-lb/lbkit/sync"
+	lbsync "github.com/xroad-lb/lbkit/sync/confsync"
 )
 
 // serveStatus serves a /status document rendered by the agent's own healthport.BuildStatus

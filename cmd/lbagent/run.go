@@ -17,7 +17,7 @@ import (
 	"github.com/xroad-lb/lbkit/agent/push"
 	"github.com/xroad-lb/lbkit/agent/xroad"
 	"github.com/xroad-lb/lbkit/db"
-	"github.com/xroad-lb/lbkit/sync"
+	"github.com/xroad-lb/lbkit/sync/confsync"
 )
 
 func newRunCmd() *cobra.Command {
@@ -188,7 +188,7 @@ func checkParts(cfg agent.Config) error {
 	if _, err := db.LoadConfig(cfg.XRoadDir); err != nil {
 		return err
 	}
-	_, err := sync.LoadConfig(cfg.XRoadDir)
+	_, err := confsync.LoadConfig(cfg.XRoadDir)
 	return err
 }
 

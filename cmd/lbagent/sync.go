@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xroad-lb/lbkit/sync"
+	"github.com/xroad-lb/lbkit/sync/confsync"
 )
 
 // Exit codes of "lbagent sync --once".
@@ -30,7 +30,7 @@ func newSyncCmd() *cobra.Command {
 		once, printSystemd, checkOnly bool
 		printLogrotate                bool
 		logs                          logFlags
-		cfg                           sync.Config
+		cfg                           confsync.Config
 	)
 	cmd := &cobra.Command{
 		Use:   "sync",
@@ -70,14 +70,14 @@ could not read were skipped (as rsync).`,
 				if err != nil {
 					bin = "/usr/bin/lbagent"
 				}
-				fmt.Fprint(cmd.OutOrStdout(), sync.SystemdUnit(bin))
+				fmt.Fprint(cmd.OutOrStdout(), confsync.SystemdUnit(bin))
 				return nil
 			}
 			if printLogrotate {
-				fmt.Fprint(cmd.OutOrStdout(), sync.LogrotateSnippet(cfg.LogFile))
+				fmt.Fprint(cmd.OutOrStdout(), confsync.LogrotateSnippet(cfg.LogFile))
 				return nil
 			}
-			file, err := sync.LoadConfig(xroadDir)
+			file, err := confsync.LoadConfig(xroadDir)
 			if err != nil {
 				return &exitError{code: syncExitConfig, err: err}
 			}
@@ -93,7 +93,7 @@ could not read were skipped (as rsync).`,
 			if err != nil {
 				return &exitError{code: syncExitConfig, err: err}
 			}
-			w, err := sync.NewWorker(file)
+			w, err := confsync.NewWorker(file)
 			if err != nil {
 				return &exitError{code: syncExitConfig, err: err}
 			}
@@ -107,7 +107,7 @@ could not read were skipped (as rsync).`,
 			}
 			res, err := w.Once(ctx)
 			if err != nil {
-				if errors.Is(err, sync.ErrPaused) {
+				if errors.Is(err, confsync.ErrPaused) {
 					return &exitError{code: syncExitPaused, err: err}
 				}
 				return &exitError{code: syncExitFailed, err: err}
@@ -118,7 +118,7 @@ could not read were skipped (as rsync).`,
 			return nil
 		},
 	}
-	def := sync.DefaultConfig()
+	def := confsync.DefaultConfig()
 	f := cmd.Flags()
 	f.StringVar(&xroadDir, "xroad-dir", "/etc/xroad", "X-Road configuration directory holding conf.d/lbagent.ini and conf.d/node.ini")
 	f.BoolVar(&once, "once", false, "run one pass and exit; the exit code tells the outcome")
@@ -132,7 +132,7 @@ could not read were skipped (as rsync).`,
 	f.BoolVar(&cfg.AcceptNewHostKey, "accept-new-host-key", false, "trust on first use: record an unknown host key in --known-hosts (a changed key is always refused)  [accept-new-host-key]")
 	f.StringVar(&cfg.Source, "source", def.Source, "directory on the primary  [source]")
 	f.StringVar(&cfg.Target, "target", def.Target, "directory on this node (never /)  [target]")
-	f.StringArrayVar(&cfg.Excludes, "exclude", nil, "rsync-style exclude PATTERN, repeatable; replaces the defaults ("+fmt.Sprint(sync.DefaultExcludes)+") when given  [exclude]")
+	f.StringArrayVar(&cfg.Excludes, "exclude", nil, "rsync-style exclude PATTERN, repeatable; replaces the defaults ("+fmt.Sprint(confsync.DefaultExcludes)+") when given  [exclude]")
 	f.StringVar(&cfg.PauseFile, "pause-file", def.PauseFile, "no pass runs while this file exists  [pause-file]")
 	f.StringVar(&cfg.LogFile, "log-file", def.LogFile, "rsync --log-file style record of the passes (\"\" = none)  [log-file]")
 	f.DurationVar(&cfg.Interval, "interval", def.Interval, "time between passes while polling; with change notices from the primary a pass runs on each notice, otherwise every --full-scan-interval  [interval]")
@@ -171,13 +171,13 @@ EXCLUDE patterns are the secondary's excludes (no notices for them).`,
 			if len(args) > 1 {
 				ex = args[1:]
 			}
-			return sync.Serve(ctx, args[0], ex, cmd.OutOrStdout())
+			return confsync.Serve(ctx, args[0], ex, cmd.OutOrStdout())
 		},
 	}
 }
 
 // applySyncFlags copies every flag the user set over the file's configuration.
-func applySyncFlags(cmd *cobra.Command, file *sync.Config, flags sync.Config) {
+func applySyncFlags(cmd *cobra.Command, file *confsync.Config, flags confsync.Config) {
 	set := func(name string, apply func()) {
 		if cmd.Flags().Changed(name) {
 			apply()
@@ -207,10 +207,10 @@ func applySyncFlags(cmd *cobra.Command, file *sync.Config, flags sync.Config) {
 }
 
 // syncReporter logs the worker's events; idle passes only at debug level.
-func syncReporter(log zerologLogger, cfg sync.Config) func(sync.Event) {
-	return func(e sync.Event) {
+func syncReporter(log zerologLogger, cfg confsync.Config) func(confsync.Event) {
+	return func(e confsync.Event) {
 		switch e.Kind {
-		case sync.EventPass:
+		case confsync.EventPass:
 			ev := log.Info()
 			if len(e.Result.Refused) > 0 {
 				ev = log.Warn().Int("refused", len(e.Result.Refused))
@@ -227,15 +227,15 @@ func syncReporter(log zerologLogger, cfg sync.Config) func(sync.Event) {
 			}
 			ev.Str("component", "sync").Int("changes", e.Result.Changes).Int64("received_bytes", e.Result.Received).
 				Dur("duration", e.Result.Duration).Msg("config sync pass applied")
-		case sync.EventIdle:
+		case confsync.EventIdle:
 			log.Debug().Str("component", "sync").Dur("duration", e.Result.Duration).Int("files", e.Result.Files).Msg("config sync pass: no changes")
-		case sync.EventError:
+		case confsync.EventError:
 			log.Warn().Str("component", "sync").Err(e.Err).Str("primary", cfg.Primary).Msg("config sync pass failed; nothing changed")
-		case sync.EventPaused:
+		case confsync.EventPaused:
 			log.Warn().Str("component", "sync").Str("pause_file", cfg.PauseFile).Msg("config sync paused")
-		case sync.EventResumed:
+		case confsync.EventResumed:
 			log.Info().Str("component", "sync").Str("pause_file", cfg.PauseFile).Msg("config sync resumed")
-		case sync.EventLog:
+		case confsync.EventLog:
 			log.Warn().Str("component", "sync").Err(e.Err).Msg("config sync log not written")
 		}
 	}
