@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/xroad-lb/lbkit/internal/atomicfile"
@@ -159,9 +159,9 @@ func (a *applier) stageFiles(ctx context.Context, src fileSource, srcRoot string
 // at a time, and calls done for each (one call at a time).
 func (a *applier) fetchAll(ctx context.Context, src fileSource, srcRoot string, files []Entry, prefix string, parallel int, received *int64, done func(e Entry, dst string) error) error {
 	var (
-		mu       gosync.Mutex
+		mu       sync.Mutex
 		firstErr error
-		wg       gosync.WaitGroup
+		wg       sync.WaitGroup
 		jobs     = make(chan int)
 	)
 	for range min(max(parallel, 1), len(files)) {

@@ -7,7 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -19,7 +19,7 @@ import (
 type notices struct {
 	wake chan struct{} // one pending wake-up at most
 
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	pending map[string]bool // changed paths since the last pass took them
 	state   string          // for Status: "inotify" or "polling: <why>"
 }

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 )
 
@@ -216,8 +216,8 @@ func statPaths(fsys remoteFS, root string, paths []string, ndirs, parallel int) 
 		kind[rel] = "file "
 	}
 	var (
-		mu       gosync.Mutex
-		wg       gosync.WaitGroup
+		mu       sync.Mutex
+		wg       sync.WaitGroup
 		firstErr error
 		out      = make(map[string]os.FileInfo, len(paths))
 		jobs     = make(chan string)

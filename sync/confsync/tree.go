@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	gosync "sync"
+	"sync"
 	"syscall"
 
 	"github.com/pkg/sftp"
@@ -109,8 +109,8 @@ type remoteFS interface {
 func walkRemote(ctx context.Context, c remoteFS, root string, tops []string, ex *Excludes, parallel int) (t Tree, n int, err error) {
 	t = Tree{}
 	var (
-		mu       gosync.Mutex
-		wg       gosync.WaitGroup
+		mu       sync.Mutex
+		wg       sync.WaitGroup
 		firstErr error
 		sem      = make(chan struct{}, max(parallel, 1))
 	)

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/xroad-lb/lbkit/internal/backoff"
@@ -67,7 +67,7 @@ type Worker struct {
 	// Report, when set, receives every event (from the goroutine calling Run or Once).
 	Report func(Event)
 
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	started time.Time
 	st      Status
 	m       counters
