@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +23,7 @@ type pgCluster struct {
 }
 
 var (
-	clusterOnce gosync.Once
+	clusterOnce sync.Once
 	theCluster  *pgCluster
 	clusterErr  error
 )
