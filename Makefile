@@ -2,6 +2,8 @@
 GO      ?= go
 BIN     := bin
 PKGS    := ./...
+# staticcheck at a fixed version, built from the Go module proxy on first use.
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build deps test test-short demo bench lint fmt clean deb
 
@@ -15,9 +17,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/ ./cmd/...
 
-# The whole suite against real PostgreSQL, HAProxy, nginx and sshd (installed by deps).
-test: deps
-	$(GO) vet $(PKGS)
+# The whole suite against real PostgreSQL, HAProxy, nginx and sshd (installed by deps),
+# after the lint.
+test: deps lint
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
 # Unit tests only (no external programs needed).
@@ -35,9 +37,12 @@ demo: deps build
 bench: deps build
 	./scripts/bench.sh
 
+# go.mod tidy, gofmt, go vet and staticcheck; part of make test (and so of CI).
 lint:
+	$(GO) mod tidy -diff
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

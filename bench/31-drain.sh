@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x bin/lbagent ] && [ -x bin/lbadapter ] || go build -o bin/ ./cmd/lbagent ./cmd/lbadapter
 command -v socat >/dev/null || { echo "bench/31-drain.sh: socat not installed" >&2; exit 1; }
-timeout 175 go run ./e2e/drainbench -lbagent bin/lbagent -lbadapter bin/lbadapter -drains 20 -failures 3
+timeout 175 go run ./bench/drainbench -lbagent bin/lbagent -lbadapter bin/lbadapter -drains 20 -failures 3

@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x bin/lbagent ] && [ -x bin/lbadapter ] || go build -o bin/ ./cmd/lbagent ./cmd/lbadapter
-timeout 175 go run ./e2e/awsbench -lbagent bin/lbagent -lbadapter bin/lbadapter -drains 20 -statuses 10
+timeout 175 go run ./bench/awsbench -lbagent bin/lbagent -lbadapter bin/lbadapter -drains 20 -statuses 10

@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x bin/lbagent ] && [ -x bin/lbadapter ] || go build -o bin/ ./cmd/lbagent ./cmd/lbadapter
 command -v wrk >/dev/null || { echo "bench/33-nginx.sh: wrk not installed" >&2; exit 1; }
-timeout 175 go run ./e2e/nginxbench -lbagent bin/lbagent -lbadapter bin/lbadapter -rounds 3 -d 5s -downs 3
+timeout 175 go run ./bench/nginxbench -lbagent bin/lbagent -lbadapter bin/lbadapter -rounds 3 -d 5s -downs 3

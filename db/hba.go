@@ -1,11 +1,11 @@
 package db
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/xroad-lb/lbkit/internal/atomicfile"
 )
 
 // hbaRule returns the guide's pg_hba.conf rule: TLS replication connections of members of
@@ -76,45 +76,17 @@ func updateHBAFile(path string, rule []string, comment string) (bool, error) {
 		return false, nil
 	}
 	if err := replaceFile(path, []byte(text)); err != nil {
-		return false, fmt.Errorf("write pg_hba.conf: %w", err)
+		return false, err
 	}
 	return true, nil
 }
 
-// replaceFile writes data to path through a temporary file and a rename, with the old
-// file's mode and owner.
+// replaceFile replaces the existing file at path with data, keeping its mode and owner.
 func replaceFile(path string, data []byte) error {
-	fi, err := os.Stat(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".lbagent-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	defer os.Remove(name)
-	w := bufio.NewWriter(tmp)
-	if _, err := w.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := chownLike(tmp, fi); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(name, path)
+	return atomicfile.WriteFile(path, data, 0o600, atomicfile.KeepMode(), atomicfile.KeepOwner())
 }
 
 func hasWord(list, w string) bool {

@@ -32,8 +32,7 @@ type replay struct {
 var defaultReplay = replay{now: time.Now, confirm: 2 * time.Second, poll: 20 * time.Millisecond}
 
 func (r replay) set(ctx context.Context, conn *pgx.Conn, fn, want string) (*Standby, error) {
-	s, err := StandbyStatus(ctx, conn)
-	if err != nil {
+	if _, err := StandbyStatus(ctx, conn); err != nil {
 		return nil, err
 	}
 	if _, err := conn.Exec(ctx, "SELECT "+fn+"()"); err != nil {
@@ -43,7 +42,8 @@ func (r replay) set(ctx context.Context, conn *pgx.Conn, fn, want string) (*Stan
 	// to replay may stay at "pause requested" a while, which already stops replay.
 	deadline := r.now().Add(r.confirm)
 	for {
-		if s, err = StandbyStatus(ctx, conn); err != nil {
+		s, err := StandbyStatus(ctx, conn)
+		if err != nil {
 			return nil, err
 		}
 		if s.PauseState == want || s.PauseState == "unknown" || r.now().After(deadline) {

@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/xroad-lb/lbkit/agent/check"
 	"github.com/xroad-lb/lbkit/db/certs"
 	"github.com/xroad-lb/lbkit/testenv"
 )
@@ -218,12 +217,6 @@ func TestReplication(t *testing.T) {
 	defer w.Close()
 	limited := NewWatcher(monitor, Config{LagLimit: LagLimit{Bytes: 1}})
 	defer limited.Close()
-	if got, want := w.Spec().Severity, check.Warning; got != want {
-		t.Errorf("severity without a lag limit: got %v; want %v", got, want)
-	}
-	if got, want := limited.Spec().Severity, check.Critical; got != want {
-		t.Errorf("severity with a lag limit: got %v; want %v", got, want)
-	}
 
 	t.Run("watcher passes while streaming", func(t *testing.T) {
 		eventually(t, "watcher check", 10*time.Second, func() error { return w.Check(ctx) })

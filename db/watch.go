@@ -9,19 +9,27 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/xroad-lb/lbkit/agent/check"
 )
 
 // CheckName is the name of the replication check in /status and metrics.
 const CheckName = "Server conf replication status"
+
+// CheckError is a failed Check: Message is the text for the load balancer's detailed view,
+// Cause (may be nil) what went wrong underneath.
+type CheckError struct {
+	Message string
+	Cause   error
+}
+
+func (e *CheckError) Error() string { return e.Message }
+func (e *CheckError) Unwrap() error { return e.Cause }
 
 // WatchStatus is the watcher's last observation of the local standby.
 type WatchStatus struct {
 	Standby
 	Up       bool          `json:"up"` // the last check could query the standby
 	Checked  time.Time     `json:"checked,omitzero"`
-	Error    string        `json:"error,omitempty"` // the check's message, empty when fine
+	Error    string        `json:"error,omitempty"` // the check's message, empty when fine (and before the first check)
 	LagLimit string        `json:"lag_limit"`
 	Took     time.Duration `json:"-"`
 }
@@ -53,7 +61,7 @@ func NewWatcher(target Conn, cfg Config) *Watcher {
 	}
 	return &Watcher{
 		target: target, limit: cfg.LagLimit, interval: cfg.Interval, now: time.Now,
-		last:           WatchStatus{LagLimit: cfg.LagLimit.String(), Error: check.PendingMessage(CheckName)},
+		last:           WatchStatus{LagLimit: cfg.LagLimit.String()},
 		descUp:         d("up", "1 when the last check could query the local serverconf standby."),
 		descStreaming:  d("streaming", "1 when the WAL receiver is streaming from the primary."),
 		descPaused:     d("paused", "1 when WAL replay is paused (or a pause is requested)."),
@@ -67,8 +75,8 @@ func NewWatcher(target Conn, cfg Config) *Watcher {
 }
 
 // Check queries the standby. It returns nil when the standby is streaming, not paused (or
-// paused within a configured lag limit) and within the lag limit; otherwise an error whose
-// text is the message for the load balancer's detailed view.
+// paused within a configured lag limit) and within the lag limit; otherwise a *CheckError
+// whose text is the message for the load balancer's detailed view.
 func (w *Watcher) Check(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -111,20 +119,20 @@ func (w *Watcher) query(ctx context.Context) (*Standby, error) {
 
 func (w *Watcher) failure(err error) error {
 	if errors.Is(err, ErrNotStandby) {
-		return check.Fail("Server conf database is not a replication standby", err)
+		return &CheckError{"Server conf database is not a replication standby", err}
 	}
-	return check.Fail("Server conf replication status unavailable", err)
+	return &CheckError{"Server conf replication status unavailable", err}
 }
 
 func (w *Watcher) judge(s *Standby) error {
 	switch {
 	case !s.Streaming:
-		return check.Fail(fmt.Sprintf("Server conf replication is not streaming (WAL receiver: %s)", orNone(s.ReceiverState)), nil)
+		return &CheckError{Message: fmt.Sprintf("Server conf replication is not streaming (WAL receiver: %s)", orNone(s.ReceiverState))}
 	case w.limit.Exceeded(s):
-		return check.Fail(fmt.Sprintf("Server conf replication lag %d bytes, %.0fs exceeds the limit %s",
-			s.LagBytes, s.LagSeconds, w.limit), nil)
+		return &CheckError{Message: fmt.Sprintf("Server conf replication lag %d bytes, %.0fs exceeds the limit %s",
+			s.LagBytes, s.LagSeconds, w.limit)}
 	case s.Paused && w.limit.IsZero():
-		return check.Fail(fmt.Sprintf("Server conf replication is paused (lag %d bytes)", s.LagBytes), nil)
+		return &CheckError{Message: fmt.Sprintf("Server conf replication is paused (lag %d bytes)", s.LagBytes)}
 	}
 	return nil
 }
@@ -180,16 +188,4 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-// Spec is the check for the daemon's runner: Warning unless a lag limit is configured,
-// then Critical (secondaries keep serving when the primary is away unless told otherwise).
-// It runs every Config.Interval after a pass and after a failure alike, so the lag shown in
-// /status keeps moving; zero leaves the runner's defaults.
-func (w *Watcher) Spec() check.Spec {
-	sev := check.Warning
-	if !w.limit.IsZero() {
-		sev = check.Critical
-	}
-	return check.Spec{Name: CheckName, Run: w.Check, Severity: sev, PassTTL: w.interval, FailTTL: w.interval}
 }

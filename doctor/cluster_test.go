@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +23,7 @@ type pgCluster struct {
 }
 
 var (
-	clusterOnce gosync.Once
+	clusterOnce sync.Once
 	theCluster  *pgCluster
 	clusterErr  error
 )
@@ -45,9 +45,7 @@ func TestMain(m *testing.M) {
 // testenv's node password, so a node's db.properties only needs the port).
 func cluster(t *testing.T) *pgCluster {
 	t.Helper()
-	if _, err := testenv.PostgresBinDir(); err != nil {
-		testenv.Require(t, "initdb", "/usr/lib/postgresql/15/bin")
-	}
+	testenv.RequirePostgres(t)
 	clusterOnce.Do(func() { theCluster, clusterErr = startCluster(context.Background()) })
 	if clusterErr != nil {
 		t.Fatal(clusterErr)

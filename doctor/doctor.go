@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/xroad-lb/lbkit/agent/xroad"
-	"github.com/xroad-lb/lbkit/sync"
+	"github.com/xroad-lb/lbkit/sync/confsync"
 )
 
 // Severity of a finding; the worst one is lbagent doctor's exit code.
@@ -209,12 +209,12 @@ func syncFindings(o Options) []Finding {
 	add := func(sev Severity, chapter, format string, args ...any) {
 		out = append(out, Finding{sev, chapter, fmt.Sprintf(format, args...)})
 	}
-	c, err := sync.LoadConfig(o.XRoadDir)
+	c, err := confsync.LoadConfig(o.XRoadDir)
 	if err != nil {
 		add(Fail, "5.1", "%v", err)
 		return out
 	}
-	ids := sync.DefaultIdentities
+	ids := confsync.DefaultIdentities
 	if c.Identity != "" {
 		ids = []string{c.Identity}
 	}

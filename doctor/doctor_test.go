@@ -20,15 +20,6 @@ import (
 	"github.com/xroad-lb/lbkit/testenv"
 )
 
-// goodNode is a secondary as the guide wants it: testenv's node files plus node.ini type,
-// a reachable health interface served by a real health port on loopback (which also stands
-// in for the primary's lbagent: [sync] primary is 127.0.0.1), the TLS files owned by
-// postgres, the sync's key and known_hosts (under the test's directory), and db.properties
-// pointing at the package cluster's streaming standby.
-func goodNode(t *testing.T) (*testenv.Node, Options, map[string]string) {
-	return goodNodeAs(t, "slave")
-}
-
 // healthPort serves a real lbagent health port on a free loopback port whose clock is
 // offset from ours; it returns the port.
 func healthPort(t *testing.T, offset time.Duration) int {
@@ -47,6 +38,11 @@ func healthPort(t *testing.T, offset time.Duration) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// goodNodeAs is a node of role ("slave" or "master") as the guide wants it: testenv's node
+// files plus node.ini type, a reachable health interface served by a real health port on
+// loopback (which also stands in for the primary's lbagent: [sync] primary is 127.0.0.1),
+// the TLS files owned by postgres, the sync's key and known_hosts (under the test's
+// directory), and db.properties pointing at the package cluster's streaming standby.
 func goodNodeAs(t *testing.T, role string) (*testenv.Node, Options, map[string]string) {
 	t.Helper()
 	pg, err := user.Lookup("postgres")

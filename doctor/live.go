@@ -15,7 +15,7 @@ import (
 
 	"github.com/xroad-lb/lbkit/agent/xroad"
 	"github.com/xroad-lb/lbkit/db"
-	"github.com/xroad-lb/lbkit/sync"
+	"github.com/xroad-lb/lbkit/sync/confsync"
 )
 
 // The checks in this file talk to the running node: its health check port, its serverconf
@@ -140,7 +140,7 @@ func primaryAgent(o Options, hc xroad.HealthCheck) string {
 	if o.PrimaryAgent != "" {
 		return o.PrimaryAgent
 	}
-	c, err := sync.LoadConfig(o.XRoadDir)
+	c, err := confsync.LoadConfig(o.XRoadDir)
 	if err != nil || c.Primary == "" || hc.Port == 0 {
 		return ""
 	}

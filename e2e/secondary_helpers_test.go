@@ -21,7 +21,7 @@ import (
 	"github.com/xroad-lb/lbkit/db"
 	"github.com/xroad-lb/lbkit/db/certs"
 	"github.com/xroad-lb/lbkit/lbadapters"
-	"github.com/xroad-lb/lbkit/sync"
+	"github.com/xroad-lb/lbkit/sync/confsync"
 	"github.com/xroad-lb/lbkit/testenv"
 )
 
@@ -111,8 +111,8 @@ type secondaryStatus struct {
 	Role       string                              `json:"role"`
 	Checks     map[string][]healthport.CheckStatus `json:"checks"`
 	Components struct {
-		Replication *db.WatchStatus `json:"replication"`
-		Sync        *sync.Status    `json:"sync"`
+		Replication *db.WatchStatus  `json:"replication"`
+		Sync        *confsync.Status `json:"sync"`
 	} `json:"components"`
 }
 

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/xroad-lb/lbkit/db"
-	"github.com/xroad-lb/lbkit/sync"
+	"github.com/xroad-lb/lbkit/sync/confsync"
 	"github.com/xroad-lb/lbkit/testenv"
 )
 
@@ -259,15 +259,15 @@ state-dir = %s
 			if y == nil || y.LastSuccess == nil || y.AgeSeconds == nil || !y.Connected || y.Paused {
 				return fmt.Errorf("components.sync: %+v; want connected with a last success", y)
 			}
-			return checkIs(s, sync.CheckName, "pass", "")
+			return checkIs(s, confsync.CheckName, "pass", "")
 		})
 		y := st.Components.Sync
 		if y.Primary != sshd.Addr || y.Target != target || y.PauseFile != pauseFile || y.LastError != "" {
 			t.Errorf("components.sync: primary %q target %q pause_file %q last_error %q; want %q %q %q none",
 				y.Primary, y.Target, y.PauseFile, y.LastError, sshd.Addr, target, pauseFile)
 		}
-		if c := st.check(sync.CheckName); c.AffectsHealth {
-			t.Errorf("%s affects health; want a warning only", sync.CheckName)
+		if c := st.check(confsync.CheckName); c.AffectsHealth {
+			t.Errorf("%s affects health; want a warning only", confsync.CheckName)
 		}
 		a.waitHealth(t, "health 200", 10*time.Second, answers200)
 	})
@@ -313,7 +313,7 @@ state-dir = %s
 			if y := s.Components.Sync; y == nil || !y.Paused || y.Warning != want {
 				return fmt.Errorf("components.sync: %+v; want paused", y)
 			}
-			return checkIs(s, sync.CheckName, "warn", want)
+			return checkIs(s, confsync.CheckName, "warn", want)
 		})
 		if st.Status != "warn" || st.State != "healthy" {
 			t.Errorf("/status %s %s; want warn healthy", st.Status, st.State)
@@ -345,7 +345,7 @@ state-dir = %s
 			if y := s.Components.Sync; y == nil || y.Paused {
 				return fmt.Errorf("components.sync: %+v; want not paused", y)
 			}
-			return checkIs(s, sync.CheckName, "pass", "")
+			return checkIs(s, confsync.CheckName, "pass", "")
 		})
 	})
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/xroad-lb/lbkit/agent/healthport"
 	"github.com/xroad-lb/lbkit/agent/verdict"
 	"github.com/xroad-lb/lbkit/db"
-	lbsync "github.com/xroad-lb/lbkit/sync"
+	"github.com/xroad-lb/lbkit/sync/confsync"
 )
 
 // serveStatus serves a /status document rendered by the agent's own healthport.BuildStatus
@@ -51,7 +51,7 @@ func TestAgentStatusComponents(t *testing.T) {
 				Up: true, Error: "Server conf replication is paused (lag 12800 bytes)"}
 		},
 		"sync": func() any {
-			return lbsync.Status{Paused: true, Connected: false, LastSuccess: &last, AgeSeconds: &age,
+			return confsync.Status{Paused: true, Connected: false, LastSuccess: &last, AgeSeconds: &age,
 				Warning: "Config sync is paused (/var/tmp/xroad/sync-disabled exists)"}
 		},
 	})

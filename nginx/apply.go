@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"syscall"
+
+	"github.com/xroad-lb/lbkit/internal/atomicfile"
 )
 
 // Lock takes an exclusive lock on path's lock file (path + ".lock"), waiting for other
@@ -59,7 +60,7 @@ func (in Instance) ApplyAll(ctx context.Context, changes []Change) error {
 	restore := func(err error) error {
 		errs := []error{err}
 		for _, c := range done {
-			if rerr := writeAtomic(c.Path, c.Old); rerr != nil {
+			if rerr := atomicfile.WriteFile(c.Path, c.Old, 0o644, atomicfile.KeepMode()); rerr != nil {
 				errs = append(errs, fmt.Errorf("restore %s: %w", c.Path, rerr))
 			}
 		}
@@ -69,7 +70,7 @@ func (in Instance) ApplyAll(ctx context.Context, changes []Change) error {
 		if bytes.Equal(c.Old, c.New) {
 			continue
 		}
-		if err := writeAtomic(c.Path, c.New); err != nil {
+		if err := atomicfile.WriteFile(c.Path, c.New, 0o644, atomicfile.KeepMode()); err != nil {
 			return restore(err)
 		}
 		done = append(done, c)
@@ -81,41 +82,4 @@ func (in Instance) ApplyAll(ctx context.Context, changes []Change) error {
 		return restore(err)
 	}
 	return in.Reload(ctx)
-}
-
-// writeAtomic replaces path with data: a temporary file in the same directory, synced,
-// renamed over path, and the directory synced. The file keeps path's mode (0644 when new).
-func writeAtomic(path string, data []byte) error {
-	mode := os.FileMode(0o644)
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -118,9 +118,7 @@ func BuildLBAgent(ctx context.Context, dir string) (string, error) {
 func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Helper()
 	Require(t, "haproxy")
-	if _, err := PostgresBinDir(); err != nil {
-		Require(t, "initdb", "/usr/lib/postgresql/15/bin")
-	}
+	RequirePostgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if opts.LBAgent == "" {

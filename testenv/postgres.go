@@ -86,12 +86,19 @@ func PostgresBinDir() (string, error) {
 	return filepath.Dir(real), nil
 }
 
+// RequirePostgres is Require for PostgreSQL's server programs (see PostgresBinDir): a test
+// that starts PostgreSQL itself calls it first.
+func RequirePostgres(t testing.TB) {
+	t.Helper()
+	if _, err := PostgresBinDir(); err != nil || testing.Short() {
+		Require(t, "initdb", "/usr/lib/postgresql/15/bin")
+	}
+}
+
 // NewPostgres starts a PostgreSQL instance for a test and stops it at cleanup.
 func NewPostgres(t testing.TB, opts PostgresOptions) *Postgres {
 	t.Helper()
-	if _, err := PostgresBinDir(); err != nil {
-		Require(t, "initdb", "/usr/lib/postgresql/15/bin")
-	}
+	RequirePostgres(t)
 	return forTest(t, func(ctx context.Context) (*Postgres, error) { return StartPostgres(ctx, opts) })
 }
 

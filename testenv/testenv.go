@@ -18,9 +18,14 @@ import (
 )
 
 // Require finds program on PATH or in the extra directories. When it is missing the test is
-// skipped, or failed when CI=true: in CI every program must have been installed.
+// skipped, or failed when CI=true: in CI every program must have been installed. Under
+// go test -short the test is skipped whether the program is there or not: short tests
+// (make test-short) start no external program.
 func Require(t testing.TB, program string, extraDirs ...string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs %s: skipped with -short", program)
+	}
 	path, err := Find(program, extraDirs...)
 	if err != nil {
 		if os.Getenv("CI") == "true" {

@@ -3,6 +3,7 @@ package agentcheck
 import (
 	"errors"
 	"fmt"
+	"github.com/xroad-lb/lbkit/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -131,7 +132,7 @@ func (st *State) write() error {
 		b.WriteString(pushedKey + " " + st.pushed + "\n")
 	}
 	if b.Len() == 0 {
-		if err := os.Remove(st.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := atomicfile.Remove(st.path); err != nil {
 			return fmt.Errorf("agent-check state file: %w", err)
 		}
 		return nil
@@ -139,11 +140,7 @@ func (st *State) write() error {
 	if err := os.MkdirAll(filepath.Dir(st.path), 0o755); err != nil {
 		return fmt.Errorf("agent-check state file: %w", err)
 	}
-	tmp := st.path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
-		return fmt.Errorf("agent-check state file: %w", err)
-	}
-	if err := os.Rename(tmp, st.path); err != nil {
+	if err := atomicfile.WriteFile(st.path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("agent-check state file: %w", err)
 	}
 	return nil

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/xroad-lb/lbkit/internal/backoff"
 )
 
 // Defaults.
@@ -22,11 +24,8 @@ const (
 	fdReserve    = 128 // descriptors kept for files, the database, SSH and the admin port
 )
 
-// Backoff bounds of a failing accept (net/http uses the same).
-const (
-	minAcceptDelay = 5 * time.Millisecond
-	maxAcceptDelay = time.Second
-)
+// Backoff of a failing accept (net/http uses the same bounds).
+var acceptBackoff = backoff.Policy{Min: 5 * time.Millisecond, Max: time.Second}
 
 // Limits are the caps of a Limiter.
 type Limits struct {
@@ -193,7 +192,7 @@ func (ln *listener) Close() error {
 }
 
 func (ln *listener) Accept() (net.Conn, error) {
-	var delay time.Duration
+	retries := backoff.Backoff{Policy: acceptBackoff}
 	for {
 		c, err := ln.Listener.Accept()
 		if err != nil {
@@ -212,15 +211,14 @@ func (ln *listener) Accept() (net.Conn, error) {
 			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 				ln.l.evictOldest() // a descriptor for the connection waiting in the queue
 			}
-			delay = min(max(2*delay, minAcceptDelay), maxAcceptDelay)
 			select {
-			case <-time.After(delay):
+			case <-time.After(retries.Fail()):
 			case <-ln.closed:
 				return nil, net.ErrClosed
 			}
 			continue
 		}
-		delay = 0
+		retries.Reset()
 		if ln.reject != nil && ln.reject(c) {
 			continue
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/xroad-lb/lbkit/agent/check"
 	"github.com/xroad-lb/lbkit/agent/verdict"
 	"github.com/xroad-lb/lbkit/haproxy"
+	"github.com/xroad-lb/lbkit/internal/backoff"
 )
 
 // Event reports one push (for the daemon's log and metrics).
@@ -72,17 +73,14 @@ func New(cfg Config, store *verdict.Store, onEvent func(Event)) *Pusher {
 	return p
 }
 
-// Backoff bounds between retries of a failed push.
-const (
-	minBackoff = 250 * time.Millisecond
-	maxBackoff = 10 * time.Second
-)
+// Backoff between retries of a failed push.
+var retryPolicy = backoff.Policy{Min: 250 * time.Millisecond, Max: 10 * time.Second}
 
 // Run pushes verdict changes until ctx ends.
 func (p *Pusher) Run(ctx context.Context) error {
 	var pushed verdict.State // last state HAProxy was told; "" = nothing yet
 	var retry <-chan time.Time
-	backoff := minBackoff
+	retries := backoff.Backoff{Policy: retryPolicy}
 	v, changed := p.store.Watch()
 	for {
 		if !pending(v) && v.State != pushed {
@@ -90,10 +88,10 @@ func (p *Pusher) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return nil
 				}
-				retry = time.After(backoff)
-				backoff = min(2*backoff, maxBackoff)
+				retry = time.After(retries.Fail())
 			} else {
-				pushed, retry, backoff = v.State, nil, minBackoff
+				pushed, retry = v.State, nil
+				retries.Reset()
 			}
 		}
 		select {

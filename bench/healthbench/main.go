@@ -10,14 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/xroad-lb/lbkit/bench/internal/measure"
 	"github.com/xroad-lb/lbkit/testenv"
 )
 
@@ -93,7 +92,7 @@ func run() error {
 		for _, m := range modes {
 			for _, tg := range []struct{ name, url string }{{"nginx return 200", anchor}, {"lbagent health port", health}} {
 				args := append([]string{"-t1", "-c" + conns, "-d" + duration}, m.args...)
-				rps, err := wrkRPS(wrk, append(args, tg.url))
+				rps, _, err := measure.WrkRPS(wrk, append(args, tg.url))
 				if err != nil {
 					return err
 				}
@@ -112,8 +111,8 @@ func run() error {
 	fmt.Println("| mode | nginx return 200 (req/s) | lbagent (req/s) | ratio | goal |")
 	fmt.Println("|---|---:|---:|---:|---|")
 	for _, m := range modes {
-		n := median(results[row{m.name, "nginx return 200"}])
-		l := median(results[row{m.name, "lbagent health port"}])
+		n := measure.Median(results[row{m.name, "nginx return 200"}])
+		l := measure.Median(results[row{m.name, "lbagent health port"}])
 		goal := "≥ 1.00×"
 		if m.name != "keep-alive" {
 			goal = "≥ 0.95×"
@@ -128,7 +127,7 @@ func run() error {
 		return err
 	}
 	highRate, highDB, err := measureDB(ctx, db, func(d time.Duration) float64 {
-		rps, _ := wrkRPS(wrk, []string{"-t1", "-c" + conns, "-d" + strconv.Itoa(int(d.Seconds())) + "s", health})
+		rps, _, _ := measure.WrkRPS(wrk, []string{"-t1", "-c" + conns, "-d" + strconv.Itoa(int(d.Seconds())) + "s", health})
 		return rps
 	})
 	if err != nil {
@@ -144,26 +143,6 @@ func run() error {
 	fmt.Println()
 	fmt.Printf("The probe rate grew %.0f×; the database load stayed at one `SELECT 1` per success TTL (2 s), because a probe only reads the latest verdict.\n", highRate/lowRate)
 	return nil
-}
-
-var rpsRE = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-
-func wrkRPS(wrk string, args []string) (float64, error) {
-	out, err := exec.Command(wrk, args...).CombinedOutput()
-	if err != nil {
-		return 0, fmt.Errorf("wrk %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	m := rpsRE.FindSubmatch(out)
-	if m == nil {
-		return 0, fmt.Errorf("wrk output without Requests/sec:\n%s", out)
-	}
-	return strconv.ParseFloat(string(m[1]), 64)
-}
-
-func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return s[len(s)/2]
 }
 
 func waitOK(url string) error {

@@ -6,7 +6,7 @@ import (
 	"github.com/xroad-lb/lbkit/agent"
 	"github.com/xroad-lb/lbkit/agent/check"
 	"github.com/xroad-lb/lbkit/agent/xroad"
-	"github.com/xroad-lb/lbkit/sync"
+	"github.com/xroad-lb/lbkit/sync/confsync"
 )
 
 // configSync runs the config sync worker on secondaries whose [sync] section names the
@@ -17,7 +17,7 @@ func configSync(a *agent.Agent, log zerologLogger) (*agent.Component, error) {
 	if cfg.Role != xroad.Secondary {
 		return nil, nil
 	}
-	scfg, err := sync.LoadConfig(cfg.XRoadDir)
+	scfg, err := confsync.LoadConfig(cfg.XRoadDir)
 	if err != nil {
 		return nil, err
 	}
@@ -25,7 +25,7 @@ func configSync(a *agent.Agent, log zerologLogger) (*agent.Component, error) {
 		log.Warn().Str("component", "sync").Msg("secondary without [sync] primary in conf.d/node.ini or lbagent.ini: config sync is off")
 		return nil, nil
 	}
-	w, err := sync.NewWorker(scfg)
+	w, err := confsync.NewWorker(scfg)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +43,7 @@ func configSync(a *agent.Agent, log zerologLogger) (*agent.Component, error) {
 		Name: "sync",
 		// The check only reads the worker's state: re-read it every interval after a pass and
 		// after a failure alike, so a removed pause file is not reported for failure-ttl (30 s).
-		Checks: []check.Spec{{Name: sync.CheckName, Run: w.Check, Severity: check.Warning,
+		Checks: []check.Spec{{Name: confsync.CheckName, Run: w.Check, Severity: check.Warning,
 			PassTTL: scfg.Interval, FailTTL: scfg.Interval}},
 		Setup:      recoverFirst,
 		Run:        w.Run,

@@ -13,16 +13,16 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/xroad-lb/lbkit/sync"
+	"github.com/xroad-lb/lbkit/sync/confsync"
 )
 
 // TestLoggedDurationsCarryTheirUnit: a duration in a log line says its unit ("244.98ms"),
 // never a bare number such as zerolog's Dur gives ("duration":244.98) (issue 12 bug 8).
 func TestLoggedDurationsCarryTheirUnit(t *testing.T) {
 	var buf bytes.Buffer
-	report := syncReporter(zerolog.New(&buf).Level(zerolog.DebugLevel), sync.Config{Primary: "127.0.0.1"})
-	report(sync.Event{Kind: sync.EventPass, Result: sync.Result{Changes: 1, Duration: 244980 * time.Microsecond}})
-	report(sync.Event{Kind: sync.EventIdle, Result: sync.Result{Duration: 1500 * time.Millisecond}})
+	report := syncReporter(zerolog.New(&buf).Level(zerolog.DebugLevel), confsync.Config{Primary: "127.0.0.1"})
+	report(confsync.Event{Kind: confsync.EventPass, Result: confsync.Result{Changes: 1, Duration: 244980 * time.Microsecond}})
+	report(confsync.Event{Kind: confsync.EventIdle, Result: confsync.Result{Duration: 1500 * time.Millisecond}})
 	var got []any
 	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 		var m map[string]any

@@ -19,7 +19,7 @@ import (
 	"github.com/xroad-lb/lbkit/agent/push"
 	"github.com/xroad-lb/lbkit/agent/xroad"
 	"github.com/xroad-lb/lbkit/db"
-	"github.com/xroad-lb/lbkit/sync"
+	"github.com/xroad-lb/lbkit/sync/confsync"
 )
 
 func newRunCmd() *cobra.Command {
@@ -195,7 +195,7 @@ func partSettings(cfg agent.Config) ([]partSetting, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc, err := sync.LoadConfig(cfg.XRoadDir)
+	sc, err := confsync.LoadConfig(cfg.XRoadDir)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/xroad-lb/lbkit/sync"
+	"github.com/xroad-lb/lbkit/sync/confsync"
 )
 
 // lbagent sync serve prints the ready line, then one quoted path per change (none for
@@ -26,7 +26,7 @@ func TestSyncServe(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Execute(); outW.Close() }()
 	lines := bufio.NewReader(outR)
-	if l, err := lines.ReadString('\n'); err != nil || l != sync.ServeReady+"\n" {
+	if l, err := lines.ReadString('\n'); err != nil || l != confsync.ServeReady+"\n" {
 		t.Fatalf("first line %q, %v; want the ready line", l, err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "signer", "x.tmp"), nil, 0o644); err != nil { // excluded: no notice

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xroad-lb/lbkit/internal/units"
-	"github.com/xroad-lb/lbkit/sync"
+	"github.com/xroad-lb/lbkit/sync/confsync"
 )
 
 // Exit codes of "lbagent sync --once".
@@ -32,7 +32,7 @@ func newSyncCmd() *cobra.Command {
 		once, printSystemd, checkOnly bool
 		printLogrotate                bool
 		logs                          logFlags
-		cfg                           sync.Config
+		cfg                           confsync.Config
 	)
 	cmd := &cobra.Command{
 		Use:   "sync",
@@ -77,14 +77,14 @@ could not read were skipped (as rsync).`,
 				if err != nil {
 					bin = "/usr/bin/lbagent"
 				}
-				fmt.Fprint(cmd.OutOrStdout(), sync.SystemdUnit(bin))
+				fmt.Fprint(cmd.OutOrStdout(), confsync.SystemdUnit(bin))
 				return nil
 			}
 			if printLogrotate {
-				fmt.Fprint(cmd.OutOrStdout(), sync.LogrotateSnippet(cfg.LogFile))
+				fmt.Fprint(cmd.OutOrStdout(), confsync.LogrotateSnippet(cfg.LogFile))
 				return nil
 			}
-			file, err := sync.LoadConfig(xroadDir)
+			file, err := confsync.LoadConfig(xroadDir)
 			if err != nil {
 				return &exitError{code: syncExitConfig, err: err}
 			}
@@ -100,7 +100,7 @@ could not read were skipped (as rsync).`,
 			if err != nil {
 				return &exitError{code: syncExitConfig, err: err}
 			}
-			w, err := sync.NewWorker(file)
+			w, err := confsync.NewWorker(file)
 			if err != nil {
 				return &exitError{code: syncExitConfig, err: err}
 			}
@@ -118,7 +118,7 @@ could not read were skipped (as rsync).`,
 			}
 			res, err := w.Once(ctx)
 			if err != nil {
-				if errors.Is(err, sync.ErrPaused) {
+				if errors.Is(err, confsync.ErrPaused) {
 					return &exitError{code: syncExitPaused, err: err}
 				}
 				return &exitError{code: syncExitFailed, err: err}
@@ -130,7 +130,7 @@ could not read were skipped (as rsync).`,
 			return nil
 		},
 	}
-	def := sync.DefaultConfig()
+	def := confsync.DefaultConfig()
 	f := cmd.Flags()
 	f.StringVar(&xroadDir, "xroad-dir", "/etc/xroad", "X-Road configuration directory holding conf.d/lbagent.ini and conf.d/node.ini")
 	f.BoolVar(&once, "once", false, "run one pass and exit; the exit code tells the outcome")
@@ -144,7 +144,7 @@ could not read were skipped (as rsync).`,
 	f.BoolVar(&cfg.AcceptNewHostKey, "accept-new-host-key", false, "trust on first use: record an unknown host key in --known-hosts (a changed key is always refused)  [accept-new-host-key]")
 	f.StringVar(&cfg.Source, "source", def.Source, "directory on the primary  [source]")
 	f.StringVar(&cfg.Target, "target", def.Target, "directory on this node (never /)  [target]")
-	f.StringArrayVar(&cfg.Excludes, "exclude", nil, "rsync-style exclude PATTERN, repeatable; replaces the defaults ("+fmt.Sprint(sync.DefaultExcludes)+") when given  [exclude]")
+	f.StringArrayVar(&cfg.Excludes, "exclude", nil, "rsync-style exclude PATTERN, repeatable; replaces the defaults ("+fmt.Sprint(confsync.DefaultExcludes)+") when given  [exclude]")
 	f.StringVar(&cfg.PauseFile, "pause-file", def.PauseFile, "no pass runs while this file exists  [pause-file]")
 	f.StringVar(&cfg.LogFile, "log-file", def.LogFile, "rsync --log-file style record of the passes (\"\" = none)  [log-file]")
 	f.DurationVar(&cfg.Interval, "interval", def.Interval, "time between passes while polling; with change notices from the primary a pass runs on each notice, otherwise every --full-scan-interval  [interval]")
@@ -183,13 +183,13 @@ EXCLUDE patterns are the secondary's excludes (no notices for them).`,
 			if len(args) > 1 {
 				ex = args[1:]
 			}
-			return sync.Serve(ctx, args[0], ex, cmd.OutOrStdout())
+			return confsync.Serve(ctx, args[0], ex, cmd.OutOrStdout())
 		},
 	}
 }
 
 // applySyncFlags copies every flag the user set over the file's configuration.
-func applySyncFlags(cmd *cobra.Command, file *sync.Config, flags sync.Config) {
+func applySyncFlags(cmd *cobra.Command, file *confsync.Config, flags confsync.Config) {
 	set := func(name string, apply func()) {
 		if cmd.Flags().Changed(name) {
 			apply()
@@ -223,10 +223,10 @@ const syncHUPMessage = "SIGHUP ignored: lbagent sync reads its settings only at 
 
 // onceReporter keeps report's warnings for "sync --once" but not what the command prints
 // itself: the pass (its summary line) and a failure or pause (the error, once).
-func onceReporter(report func(sync.Event)) func(sync.Event) {
-	return func(e sync.Event) {
+func onceReporter(report func(confsync.Event)) func(confsync.Event) {
+	return func(e confsync.Event) {
 		switch e.Kind {
-		case sync.EventPass, sync.EventIdle, sync.EventError, sync.EventPaused, sync.EventResumed:
+		case confsync.EventPass, confsync.EventIdle, confsync.EventError, confsync.EventPaused, confsync.EventResumed:
 			return
 		}
 		report(e)
@@ -234,7 +234,7 @@ func onceReporter(report func(sync.Event)) func(sync.Event) {
 }
 
 // onceSummary is the one line "sync --once" prints after a pass.
-func onceSummary(res sync.Result, cfg sync.Config) string {
+func onceSummary(res confsync.Result, cfg confsync.Config) string {
 	from := cfg.Primary + ":" + cfg.Source
 	took := res.Duration.Round(time.Millisecond)
 	if res.Changes == 0 {
@@ -248,10 +248,10 @@ func onceSummary(res sync.Result, cfg sync.Config) string {
 }
 
 // syncReporter logs the worker's events; idle passes only at debug level.
-func syncReporter(log zerologLogger, cfg sync.Config) func(sync.Event) {
-	return func(e sync.Event) {
+func syncReporter(log zerologLogger, cfg confsync.Config) func(confsync.Event) {
+	return func(e confsync.Event) {
 		switch e.Kind {
-		case sync.EventPass:
+		case confsync.EventPass:
 			ev := log.Info()
 			if len(e.Result.Refused) > 0 {
 				ev = log.Warn().Int("refused", len(e.Result.Refused))
@@ -268,15 +268,15 @@ func syncReporter(log zerologLogger, cfg sync.Config) func(sync.Event) {
 			}
 			ev.Str("component", "sync").Int("changes", e.Result.Changes).Int64("received_bytes", e.Result.Received).
 				Stringer("duration", e.Result.Duration).Msg("config sync pass applied")
-		case sync.EventIdle:
+		case confsync.EventIdle:
 			log.Debug().Str("component", "sync").Stringer("duration", e.Result.Duration).Int("files", e.Result.Files).Msg("config sync pass: no changes")
-		case sync.EventError:
+		case confsync.EventError:
 			log.Warn().Str("component", "sync").Err(e.Err).Str("primary", cfg.Primary).Msg("config sync pass failed; nothing changed")
-		case sync.EventPaused:
+		case confsync.EventPaused:
 			log.Warn().Str("component", "sync").Str("pause_file", cfg.PauseFile).Msg("config sync paused")
-		case sync.EventResumed:
+		case confsync.EventResumed:
 			log.Info().Str("component", "sync").Str("pause_file", cfg.PauseFile).Msg("config sync resumed")
-		case sync.EventLog:
+		case confsync.EventLog:
 			log.Warn().Str("component", "sync").Err(e.Err).Msg("config sync log not written")
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xroad-lb/lbkit/sync"
+	"github.com/xroad-lb/lbkit/sync/confsync"
 	"github.com/xroad-lb/lbkit/testenv"
 )
 
@@ -25,12 +25,12 @@ func TestSyncPrintUnits(t *testing.T) {
 		}
 	}
 	code, rot := capture(t, "sync", "--print-logrotate")
-	if code != 0 || !strings.Contains(rot, sync.DefaultLogFile+" {") || strings.Contains(rot, "[Unit]") {
+	if code != 0 || !strings.Contains(rot, confsync.DefaultLogFile+" {") || strings.Contains(rot, "[Unit]") {
 		t.Errorf("--print-logrotate: exit %d, output:\n%s\nwant the logrotate file alone", code, rot)
 	}
 	for file, want := range map[string]string{
-		"../../deploy/systemd/lbagent-sync.service": sync.SystemdUnit("/usr/bin/lbagent"),
-		"../../deploy/logrotate/lbagent-sync":       sync.LogrotateSnippet(""),
+		"../../deploy/systemd/lbagent-sync.service": confsync.SystemdUnit("/usr/bin/lbagent"),
+		"../../deploy/logrotate/lbagent-sync":       confsync.LogrotateSnippet(""),
 	} {
 		b, err := os.ReadFile(file)
 		if err != nil {

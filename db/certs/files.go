@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/xroad-lb/lbkit/internal/atomicfile"
 )
 
 // WriteCA creates a CA and writes ca.crt and ca.key into dir. It returns the paths.
@@ -148,33 +150,11 @@ func writeFile(path string, data []byte, mode os.FileMode, opts Options) error {
 	if err := checkFree(opts.Force, path); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	name := tmp.Name()
-	defer os.Remove(name)
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
+	var owner []atomicfile.Option
 	if opts.Chown {
-		if err := tmp.Chown(opts.UID, opts.GID); err != nil {
-			tmp.Close()
-			return fmt.Errorf("chown %s: %w", path, err)
-		}
+		owner = append(owner, atomicfile.Owner(opts.UID, opts.GID))
 	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, data, mode, owner...)
 }
 
 func checkFree(force bool, paths ...string) error {

@@ -56,7 +56,7 @@ func (s *Server) describeTargetHealth(form url.Values) (any, *apiError) {
 			hcPort = strconv.Itoa(r.port)
 		}
 		res.Descriptions = append(res.Descriptions, xmlHealthDescription{Target: xmlTarget{r.id, r.port},
-			HealthCheckPort: hcPort, TargetHealth: xmlHealth{h.State, h.Reason, h.Description}})
+			HealthCheckPort: hcPort, TargetHealth: xmlHealth(h)})
 	}
 	return res, nil
 }
