@@ -82,12 +82,10 @@ func writeFile(path string, data []byte, perm fs.FileMode, opts []Option) error 
 	return SyncDir(filepath.Dir(path))
 }
 
-// Remove removes path (a missing file is no error, and then nothing is synced) and fsyncs
-// its directory, so the removal survives a crash.
+// Remove removes path (a missing file is no error) and fsyncs its directory, so the
+// removal survives a crash.
 func Remove(path string) error {
-	if err := os.Remove(path); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	} else if err != nil {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	if err := SyncDir(filepath.Dir(path)); err != nil {
