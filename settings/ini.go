@@ -102,7 +102,7 @@ func Parse(path string, data []byte, r Rules) (*File, error) {
 		}
 		key := strings.TrimSpace(t[:sep])
 		if key == "" {
-			return nil, errorf(path, n, "%q has no key before the %q", t, t[sep])
+			return nil, errorf(path, n, "%q has no key before the %q", t, string(t[sep]))
 		}
 		value, used := parseValue(t[sep+1:], lines[i+1:], r)
 		cur.Entries = append(cur.Entries, Entry{Key: key, Value: value, Line: n})

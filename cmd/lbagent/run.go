@@ -94,12 +94,12 @@ the role, max-procs, status-token and balancers take effect at the next restart 
 				return err
 			}
 			if checkConfig {
-				var parts []string
-				for _, c := range components {
-					parts = append(parts, c.Name)
+				// Errors exit non-zero (above); warnings are printed and the exit is 0.
+				sum, err := summarize(cfg, components)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "configuration OK: role %s, health %s, admin %s, serverconf %s, components %v, servers %d\n",
-					cfg.Role, healthDesc(cfg), cfg.AdminListen, cfg.ServerConf, parts, len(services))
+				sum.print(cmd.OutOrStdout(), cfg.Role)
 				return nil
 			}
 			// One CPU by default: the agent shares the node with X-Road's proxy, and one core
@@ -136,7 +136,7 @@ the role, max-procs, status-token and balancers take effect at the next restart 
 	fl.StringVar(&f.AdminListen, "admin-listen", "127.0.0.1:5566", "admin port address (maintenance mode, full /status); answers loopback peers only (127.0.0.0/8, ::1)")
 	fl.StringVar(&f.HealthListen, "health-listen", "", "health port address, overriding local.ini's [proxy] health-check-interface:health-check-port")
 	fl.StringVar(&f.MaintenanceStateFile, "maintenance-state-file", "", "persist maintenance mode in this file (default: in memory, off after a restart, as X-Road)")
-	fl.BoolVar(&checkConfig, "check-config", false, "read and validate the configuration, print a summary and exit")
+	fl.BoolVar(&checkConfig, "check-config", false, "read and validate every file (errors name file and line; exit 1), print every port, peer and the primary, and warnings; then exit")
 	lf.register(cmd)
 	return cmd
 }
@@ -190,13 +190,6 @@ func checkParts(cfg agent.Config) error {
 	}
 	_, err := sync.LoadConfig(cfg.XRoadDir)
 	return err
-}
-
-func healthDesc(c agent.Config) string {
-	if c.Health.Port == 0 {
-		return "disabled"
-	}
-	return c.Health.Addr()
 }
 
 // wiring adds a server that needs the running agent (agent-check port, push).
