@@ -32,7 +32,7 @@ func newRunCmd() *cobra.Command {
 It reads X-Road's own files under --xroad-dir (default /etc/xroad):
   conf.d/*.ini, conf.d/local.ini   [proxy] health-check-interface, health-check-port (0 = disabled),
                                    memory-usage-threshold (percent; enables the memory check)
-  conf.d/node.ini                  [node] type = master|slave (primary/secondary; else standalone)
+  conf.d/node.ini                  [node] type = master|slave (primary/secondary; unset = standalone)
   db.properties                    serverconf.hibernate.connection.url/username/password
   globalconf/                      instance-identifier, private-params.xml, shared-params.xml (+ .metadata)
   signer/keyconf.xml               the authentication key and certificate
@@ -53,6 +53,9 @@ lbagent's own settings live in conf.d/lbagent.ini (cluster-wide) and conf.d/node
   status-token = <16+ chars>     "Authorization: Bearer <token>" shows the full /status on the health port
 Other sections: [agent-check] and [push] (docs/haproxy.md), [replication] (secondaries,
 docs/replication.md), [sync] (secondaries, docs/sync.md).
+X-Road's files are read by X-Road's rules; lbagent.ini and node.ini by ours: ";" or "#" starts a
+comment (at the start of a value or after whitespace), names are case-insensitive, unknown
+sections and keys are errors with a suggestion, values are range-checked (docs/settings.md).
 
 The health port answers any method and path as X-Road does: 200 with an empty body, 500 with the
 first failing check's message, 503 "Health check interface is in maintenance mode." in maintenance.
