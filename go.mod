@@ -21,7 +21,6 @@ require (
 	github.com/valyala/fasthttp v1.78.0
 	golang.org/x/crypto v0.59.0
 	golang.org/x/sys v0.50.0
-	gopkg.in/ini.v1 v1.67.3
 )
 
 require (
