@@ -22,7 +22,6 @@ require (
 	golang.org/x/crypto v0.59.0
 	golang.org/x/sync v0.25.0
 	golang.org/x/sys v0.50.0
-	gopkg.in/ini.v1 v1.67.3
 )
 
 require (

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/xroad-lb/lbkit/agent/healthport"
 	"github.com/xroad-lb/lbkit/agent/redact"
 	"github.com/xroad-lb/lbkit/agent/xroad"
+	"github.com/xroad-lb/lbkit/settings"
 )
 
 // Section of lbagent.ini / node.ini with the daemon's own settings.
@@ -45,8 +45,8 @@ type Config struct {
 	HSMCheck                            bool    // [proxy] hsm-health-check-enabled (not supported: logged)
 	TCPChecks                           []TCPCheck
 	MaintenanceStateFile                string
-	MaxProcs                            int             // CPUs the daemon may use at once (GOMAXPROCS); 0 = all
-	Settings                            *xroad.Settings // lbagent.ini + node.ini, for components
+	MaxProcs                            int                // CPUs the daemon may use at once (GOMAXPROCS); 0 = all
+	Settings                            *settings.Settings // lbagent.ini + node.ini, for components
 
 	// The public ports (health and agent-check): docs/security.md.
 	MaxConns, MaxConnsPerIP  int           // 0 = defaults (sized from RLIMIT_NOFILE; 16)
@@ -76,12 +76,12 @@ func LoadConfig(f Flags) (Config, error) {
 	if _, _, err := net.SplitHostPort(c.AdminListen); err != nil {
 		return c, fmt.Errorf("--admin-listen %q: want host:port", c.AdminListen)
 	}
-	lc, err := xroad.ReadLocalConf(c.XRoadDir)
+	lc, err := settings.LoadXRoad(c.XRoadDir)
 	if err != nil {
 		return c, err
 	}
-	c.ConfFiles = lc.Files
-	if c.Health, err = lc.HealthCheck(); err != nil {
+	c.ConfFiles = lc.Files()
+	if c.Health, err = xroad.ReadHealthCheck(lc); err != nil {
 		return c, err
 	}
 	if f.HealthListen != "" {
@@ -95,25 +95,22 @@ func LoadConfig(f Flags) (Config, error) {
 	if thr := lc.String("proxy", "memory-usage-threshold", ""); thr != "" {
 		v, err := strconv.ParseFloat(thr, 64)
 		if err != nil || v <= 0 || v > 100 {
-			return c, fmt.Errorf("%s: [proxy] memory-usage-threshold = %q: want a percentage between 0 and 100",
-				filepath.Join(c.XRoadDir, "conf.d"), thr)
+			return c, lc.Error("proxy", "memory-usage-threshold", "want a percentage between 0 and 100")
 		}
 		c.MemoryThreshold = v
 	}
 	if c.HSMCheck, err = lc.Bool("proxy", "hsm-health-check-enabled", false); err != nil {
 		return c, err
 	}
-	if c.Role, err = xroad.ReadNodeType(c.XRoadDir); err != nil {
+	if c.Settings, err = settings.LoadLbagent(c.XRoadDir); err != nil {
 		return c, err
 	}
+	c.Role = xroad.RoleOf(c.Settings)
 	if c.ServerConf, err = xroad.ReadDBProperties(c.XRoadDir, "serverconf"); err != nil {
 		return c, err
 	}
 	c.Redactor = &redact.Redactor{}
 	c.Redactor.Add(c.ServerConf.Password)
-	if c.Settings, err = xroad.ReadSettings(c.XRoadDir); err != nil {
-		return c, err
-	}
 	s := c.Settings
 	if c.Timeout, err = s.Duration(Section, "check-timeout", check.DefaultTimeout); err != nil {
 		return c, err
@@ -127,12 +124,8 @@ func LoadConfig(f Flags) (Config, error) {
 	if c.TCPChecks, err = parseTCPChecks(s); err != nil {
 		return c, err
 	}
-	if v := s.String(Section, "max-procs", "1"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return c, s.Error(Section, "max-procs", "want a number of CPUs (0 = all)")
-		}
-		c.MaxProcs = n
+	if c.MaxProcs, err = s.Int(Section, "max-procs", 1); err != nil {
+		return c, err
 	}
 	if err := loadPublicPorts(&c, s); err != nil {
 		return c, err
@@ -146,47 +139,28 @@ func LoadConfig(f Flags) (Config, error) {
 }
 
 // loadPublicPorts reads the limits of the ports that face the balancers' network.
-func loadPublicPorts(c *Config, s *xroad.Settings) error {
-	count := func(key string, min int) (int, error) {
-		v := s.String(Section, key, "")
-		if v == "" {
-			return 0, nil
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < min {
-			return 0, s.Error(Section, key, "want a whole number of at least %d", min)
-		}
-		return n, nil
-	}
+func loadPublicPorts(c *Config, s *settings.Settings) error {
+	// Ranges are checked when the files are read (settings.LbagentSchema).
 	var err error
-	if c.MaxConns, err = count("max-connections", 16); err != nil {
+	if c.MaxConns, err = s.Int(Section, "max-connections", 0); err != nil {
 		return err
 	}
-	if c.MaxConnsPerIP, err = count("max-connections-per-ip", 1); err != nil {
+	if c.MaxConnsPerIP, err = s.Int(Section, "max-connections-per-ip", 0); err != nil {
+		return err
+	}
+	if c.RatePerIP, err = s.Int(Section, "max-rate-per-ip", 0); err != nil {
 		return err
 	}
 	if s.String(Section, "max-rate-per-ip", "") == "0" {
 		c.RatePerIP = -1
-	} else if c.RatePerIP, err = count("max-rate-per-ip", 1); err != nil {
+	}
+	if c.ReadTimeout, err = s.Duration(Section, "read-timeout", healthport.DefaultReadTimeout); err != nil {
 		return err
 	}
-	timeout := func(key string, def time.Duration) (time.Duration, error) {
-		d, err := s.Duration(Section, key, def)
-		if err == nil && (d < 100*time.Millisecond || d > 10*time.Minute) {
-			err = s.Error(Section, key, "want a duration from 100ms to 10m")
-		}
-		return d, err
-	}
-	if c.ReadTimeout, err = timeout("read-timeout", healthport.DefaultReadTimeout); err != nil {
-		return err
-	}
-	if c.IdleTimeout, err = timeout("idle-timeout", healthport.DefaultIdleTimeout); err != nil {
+	if c.IdleTimeout, err = s.Duration(Section, "idle-timeout", healthport.DefaultIdleTimeout); err != nil {
 		return err
 	}
 	c.StatusToken = s.String(Section, "status-token", "")
-	if c.StatusToken != "" && len(c.StatusToken) < 16 {
-		return s.Error(Section, "status-token", "want at least 16 characters")
-	}
 	c.Balancers, err = agentcheck.ParseBalancers(s)
 	return err
 }
@@ -197,7 +171,7 @@ func (c Config) Limits() connlimit.Limits {
 }
 
 // parseTCPChecks reads [lbagent] tcp-checks = name=host:port, name=host:port.
-func parseTCPChecks(s *xroad.Settings) ([]TCPCheck, error) {
+func parseTCPChecks(s *settings.Settings) ([]TCPCheck, error) {
 	v := s.String(Section, "tcp-checks", "")
 	if v == "" {
 		return nil, nil

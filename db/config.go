@@ -3,13 +3,11 @@ package db
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/ini.v1"
+	"github.com/xroad-lb/lbkit/settings"
 )
 
 // Config is the [replication] section of lbagent's settings: the agent's watch of serverconf
@@ -102,40 +100,26 @@ func parseBytes(s string) (int64, error) {
 }
 
 // LoadConfig reads the [replication] section of <xroadDir>/conf.d/lbagent.ini (cluster-wide)
-// and then <xroadDir>/conf.d/node.ini (node-specific, never replicated), node.ini winning.
-// Missing files are fine. Keys: lag-limit (see ParseLagLimit), interval (a duration).
+// and then <xroadDir>/conf.d/node.ini (node-specific, never replicated), node.ini winning,
+// with the one settings loader (settings.LoadLbagent). Missing files are fine. Keys: lag-limit
+// (see ParseLagLimit), interval (a duration).
 func LoadConfig(xroadDir string) (Config, error) {
+	s, err := settings.LoadLbagent(xroadDir)
+	if err != nil {
+		return Config{}, err
+	}
+	return ConfigFrom(s)
+}
+
+// ConfigFrom reads the [replication] section of loaded settings.
+func ConfigFrom(s *settings.Settings) (Config, error) {
 	cfg := Config{Interval: DefaultInterval}
-	for _, name := range []string{"lbagent.ini", "node.ini"} {
-		path := filepath.Join(xroadDir, "conf.d", name)
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		f, err := ini.LoadSources(ini.LoadOptions{Insensitive: true}, path)
-		if err != nil {
-			return Config{}, fmt.Errorf("%s: %w", path, err)
-		}
-		sec, err := f.GetSection("replication")
-		if err != nil {
-			continue
-		}
-		for _, k := range sec.Keys() {
-			v := strings.TrimSpace(k.String())
-			switch k.Name() {
-			case "lag-limit":
-				if cfg.LagLimit, err = ParseLagLimit(v); err != nil {
-					return Config{}, fmt.Errorf("%s: [replication] lag-limit: %w", path, err)
-				}
-			case "interval":
-				d, err := time.ParseDuration(v)
-				if err != nil || d <= 0 {
-					return Config{}, fmt.Errorf("%s: [replication] interval: %q is not a positive duration (2s)", path, v)
-				}
-				cfg.Interval = d
-			default:
-				return Config{}, fmt.Errorf("%s: [replication] %s: unknown key (want lag-limit or interval)", path, k.Name())
-			}
-		}
+	var err error
+	if cfg.LagLimit, err = ParseLagLimit(s.String("replication", "lag-limit", "")); err != nil {
+		return Config{}, s.Error("replication", "lag-limit", "%v", err)
+	}
+	if cfg.Interval, err = s.Duration("replication", "interval", DefaultInterval); err != nil {
+		return Config{}, err
 	}
 	return cfg, nil
 }

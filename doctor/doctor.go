@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xroad-lb/lbkit/agent/xroad"
+	"github.com/xroad-lb/lbkit/settings"
 	"github.com/xroad-lb/lbkit/sync/confsync"
 )
 
@@ -108,11 +109,11 @@ func Check(o Options) []Finding {
 	}
 
 	var health xroad.HealthCheck
-	lc, err := xroad.ReadLocalConf(o.XRoadDir)
+	lc, err := settings.LoadXRoad(o.XRoadDir)
 	if err != nil {
 		add(Fail, "3.4", "%v", err)
 	} else {
-		hc, err := lc.HealthCheck()
+		hc, err := xroad.ReadHealthCheck(lc)
 		health = hc
 		switch {
 		case err != nil:
@@ -139,7 +140,7 @@ func Check(o Options) []Finding {
 	}
 
 	if o.Ports == nil {
-		settings, _ := xroad.ReadSettings(o.XRoadDir) // its errors are lbagent run's to report
+		settings, _ := settings.LoadLbagent(o.XRoadDir) // its errors are lbagent run's to report
 		o.Ports = nodePorts(health, settings, o.Admin)
 	}
 	out = append(out, portFindings(o.Proc, o.Ports)...)

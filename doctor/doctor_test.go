@@ -17,6 +17,7 @@ import (
 	"github.com/xroad-lb/lbkit/agent/healthport"
 	"github.com/xroad-lb/lbkit/agent/verdict"
 	"github.com/xroad-lb/lbkit/agent/xroad"
+	"github.com/xroad-lb/lbkit/settings"
 	"github.com/xroad-lb/lbkit/testenv"
 )
 
@@ -282,12 +283,12 @@ func TestEachBrokenSetting(t *testing.T) {
 
 func TestNodePorts(t *testing.T) {
 	n := testenv.NewNode(t, testenv.NodeOptions{HealthInterface: "0.0.0.0", HealthPort: 5588})
-	settings, err := xroad.ReadSettings(n.XRoadDir)
+	s, err := settings.LoadLbagent(n.XRoadDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []int
-	for _, p := range nodePorts(xroad.HealthCheck{Interface: "0.0.0.0", Port: 5588}, settings, "127.0.0.1:5566") {
+	for _, p := range nodePorts(xroad.HealthCheck{Interface: "0.0.0.0", Port: 5588}, s, "127.0.0.1:5566") {
 		got = append(got, p.Number)
 	}
 	if fmt.Sprint(got) != "[5500 5577 5588 5589 5566]" {

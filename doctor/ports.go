@@ -11,6 +11,7 @@ import (
 
 	"github.com/xroad-lb/lbkit/agent/agentcheck"
 	"github.com/xroad-lb/lbkit/agent/xroad"
+	"github.com/xroad-lb/lbkit/settings"
 )
 
 // Port is a TCP port the cluster needs, and the programs that may hold it.
@@ -29,7 +30,7 @@ var xroadPorts = []Port{
 // nodePorts are X-Road's ports and the ones this node's configuration gives lbagent: the
 // health check port (X-Road's proxy holds it when lbagent does not run), the agent-check
 // port and the admin port.
-func nodePorts(health xroad.HealthCheck, settings *xroad.Settings, admin string) []Port {
+func nodePorts(health xroad.HealthCheck, settings *settings.Settings, admin string) []Port {
 	ports := append([]Port(nil), xroadPorts...)
 	if health.Port != 0 {
 		ports = append(ports, Port{health.Port, "health check port", []string{"lbagent", "java"}})

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/ini.v1"
+	"github.com/xroad-lb/lbkit/settings"
 )
 
 // DefaultConfigPath is where lbadapter looks for the cluster config without --config.
@@ -130,51 +130,65 @@ func (c *Config) Node(name string) (Node, error) {
 	return Node{}, fmt.Errorf("%w %q (%s lists: %s)", ErrUnknownNode, name, c.Path, strings.Join(names, ", "))
 }
 
-// Load reads and validates the cluster config file at path.
+// Load reads and validates the cluster config file at path (settings.ParseCluster: our rules,
+// docs/settings.md). Errors name the file and, for a single line, the line.
 func Load(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read cluster config: %w", err)
 	}
-	c, err := Parse(b)
+	return ParseFile(path, b)
+}
+
+// Parse reads and validates a cluster config; errors name it "cluster config".
+func Parse(data []byte) (*Config, error) { return ParseFile("cluster config", data) }
+
+// ParseFile reads and validates a cluster config; path names it in errors.
+func ParseFile(path string, data []byte) (*Config, error) {
+	f, err := settings.ParseCluster(path, data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
+	}
+	c, err := build(f)
+	if err != nil {
+		var se *settings.Error
+		if errors.As(err, &se) {
+			return nil, err
+		}
+		return nil, &settings.Error{Path: path, Msg: err.Error()}
 	}
 	c.Path = path
 	return c, nil
 }
 
-// Parse reads and validates a cluster config.
-func Parse(data []byte) (*Config, error) {
-	f, err := ini.LoadSources(ini.LoadOptions{AllowNonUniqueSections: true}, data)
-	if err != nil {
-		return nil, fmt.Errorf("parse: %w", err)
-	}
-	c := &Config{Path: "cluster config"}
-	for _, s := range f.Sections() {
-		name := s.Name()
+// at places an error about section s at its header line.
+func at(f *settings.File, s *settings.Section, err error) error {
+	return &settings.Error{Path: f.Path, Line: s.Line, Msg: err.Error()}
+}
+
+// build makes the cluster from a file that passed settings.ClusterSchema.
+func build(f *settings.File) (*Config, error) {
+	c := &Config{Path: f.Path}
+	var lines []*settings.Section // the nodes' sections
+	for _, s := range f.Sections {
+		name := s.Name
 		switch {
-		case name == ini.DefaultSection:
-			if len(s.Keys()) > 0 {
-				return nil, fmt.Errorf("key %q outside a section", s.Keys()[0].Name())
-			}
 		case name == "balancer" || sectionOf(name, "balancer"):
 			b, err := parseBalancer(s)
 			if err != nil {
-				return nil, err
+				return nil, at(f, s, err)
 			}
 			if _, dup := c.Balancer(b.Name); dup {
-				return nil, fmt.Errorf("[%s]: balancer %q listed twice", name, b.Name)
+				return nil, at(f, s, fmt.Errorf("[%s]: balancer %q listed twice", name, b.Name))
 			}
 			c.Balancers = append(c.Balancers, b)
 		case sectionOf(name, "node"):
 			n, err := parseNode(s)
 			if err != nil {
-				return nil, err
+				return nil, at(f, s, err)
 			}
 			c.Nodes = append(c.Nodes, n)
-		default:
-			return nil, fmt.Errorf("[%s]: unknown section (want [balancer \"NAME\"] or [node \"NAME\"])", name)
+			lines = append(lines, s)
 		}
 	}
 	if len(c.Balancers) == 0 {
@@ -184,21 +198,21 @@ func Parse(data []byte) (*Config, error) {
 		return nil, errors.New(`no [node "NAME"] sections`)
 	}
 	names, servers := map[string]bool{}, map[string]bool{}
-	for _, n := range c.Nodes {
+	for i, n := range c.Nodes {
 		if names[n.Name] {
-			return nil, fmt.Errorf("[node %q]: node listed twice", n.Name)
+			return nil, at(f, lines[i], fmt.Errorf("[node %q]: node listed twice", n.Name))
 		}
 		if servers[n.Server] {
-			return nil, fmt.Errorf("[node %q]: server %q used by two nodes", n.Name, n.Server)
+			return nil, at(f, lines[i], fmt.Errorf("[node %q]: server %q used by two nodes", n.Name, n.Server))
 		}
 		names[n.Name], servers[n.Server] = true, true
 	}
 	if slices.ContainsFunc(c.Balancers, func(b BalancerConfig) bool { return b.Type == TypeAWS }) {
 		targets := map[string]bool{}
-		for _, n := range c.Nodes {
+		for i, n := range c.Nodes {
 			t := n.TargetID + ":" + strconv.Itoa(n.TargetPort)
 			if targets[t] {
-				return nil, fmt.Errorf("[node %q]: target %s used by two nodes (see target-id, target-port)", n.Name, n.TargetID)
+				return nil, at(f, lines[i], fmt.Errorf("[node %q]: target %s used by two nodes (see target-id, target-port)", n.Name, n.TargetID))
 			}
 			targets[t] = true
 		}
@@ -212,14 +226,14 @@ func sectionOf(section, kind string) bool {
 }
 
 // sectionName is the NAME of [kind "NAME"] (quoted or not), checked to be a plain name.
-func sectionName(s *ini.Section, kind string) (string, error) {
-	raw := strings.TrimSpace(s.Name()[len(kind):])
+func sectionName(s *settings.Section, kind string) (string, error) {
+	raw := strings.TrimSpace(s.Name[len(kind):])
 	name := raw
 	if uq, err := strconv.Unquote(raw); err == nil {
 		name = uq
 	}
 	if name == "" || strings.ContainsAny(name, " \t\"/[]") {
-		return "", fmt.Errorf("[%s]: bad %s name %q (letters, digits, '.', '-', '_')", s.Name(), kind, name)
+		return "", fmt.Errorf("[%s]: bad %s name %q (letters, digits, '.', '-', '_')", s.Name, kind, name)
 	}
 	return name, nil
 }
@@ -231,10 +245,10 @@ var balancerKeys = map[string][]string{
 	TypeNginx:   {"nginx-conf", "servers-file", "port", "pid-file"},
 }
 
-func parseBalancer(s *ini.Section) (BalancerConfig, error) {
+func parseBalancer(s *settings.Section) (BalancerConfig, error) {
 	b := BalancerConfig{Name: LegacyBalancerName}
 	where := "[balancer]"
-	if s.Name() != "balancer" {
+	if s.Name != "balancer" {
 		name, err := sectionName(s, "balancer")
 		if err != nil {
 			return b, err
@@ -242,9 +256,9 @@ func parseBalancer(s *ini.Section) (BalancerConfig, error) {
 		b.Name, where = name, fmt.Sprintf("[balancer %q]", name)
 	}
 	var seen []string
-	for _, k := range s.Keys() {
-		v := strings.TrimSpace(k.Value())
-		switch k.Name() {
+	for _, k := range s.Entries {
+		v := k.Value
+		switch k.Key {
 		case "type":
 			b.Type = strings.ToLower(v)
 		case "runtime-api":
@@ -272,16 +286,14 @@ func parseBalancer(s *ini.Section) (BalancerConfig, error) {
 			}
 			b.Port = p
 		case "timeout":
-			d, err := time.ParseDuration(v)
+			d, err := settings.ParseDuration(v)
 			if err != nil || d <= 0 {
 				return b, fmt.Errorf("%s timeout = %q: want a positive duration like 5s", where, v)
 			}
 			b.CallTimeout = d
-		default:
-			return b, fmt.Errorf("%s: unknown key %q", where, k.Name())
 		}
-		if k.Name() != "type" && k.Name() != "timeout" {
-			seen = append(seen, k.Name())
+		if k.Key != "type" && k.Key != "timeout" {
+			seen = append(seen, k.Key)
 		}
 	}
 	keys, ok := balancerKeys[b.Type]
@@ -365,17 +377,17 @@ func ParseTargetGroupARN(arn string) (TargetGroupARN, error) {
 	return TargetGroupARN{Partition: f[1], Region: f[3], Account: f[4], Name: res[1], ID: res[2]}, nil
 }
 
-func parseNode(s *ini.Section) (Node, error) {
+func parseNode(s *settings.Section) (Node, error) {
 	name, err := sectionName(s, "node")
 	if err != nil {
 		return Node{}, err
 	}
 	n := Node{Name: name, Server: name, HealthPort: DefaultHealthPort, AgentPort: DefaultAgentPort}
 	where := fmt.Sprintf("[node %q]", name)
-	for _, k := range s.Keys() {
-		v := strings.TrimSpace(k.Value())
+	for _, k := range s.Entries {
+		v := k.Value
 		var err error
-		switch k.Name() {
+		switch k.Key {
 		case "address":
 			n.Address = v
 		case "role":
@@ -390,11 +402,9 @@ func parseNode(s *ini.Section) (Node, error) {
 			n.TargetID = v
 		case "target-port":
 			n.TargetPort, err = parsePort(v)
-		default:
-			return n, fmt.Errorf("%s: unknown key %q", where, k.Name())
 		}
 		if err != nil {
-			return n, fmt.Errorf("%s %s = %q: %w", where, k.Name(), v, err)
+			return n, fmt.Errorf("%s %s = %q: %w", where, k.Key, v, err)
 		}
 	}
 	if n.Address == "" {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xroad-lb/lbkit/agent/xroad"
+	"github.com/xroad-lb/lbkit/settings"
 )
 
 // Section is the settings section in lbagent.ini / node.ini.
@@ -70,7 +71,7 @@ func InPrefixes(ps []netip.Prefix, ip netip.Addr) bool {
 }
 
 // ParseBalancers reads [agent-check] balancers = ADDR|PREFIX, ... (e.g. 10.0.0.5, 10.0.1.0/24).
-func ParseBalancers(s *xroad.Settings) ([]netip.Prefix, error) {
+func ParseBalancers(s *settings.Settings) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, item := range strings.Split(s.String(Section, "balancers", ""), ",") {
 		item = strings.TrimSpace(item)
@@ -110,7 +111,7 @@ func ParseBalancers(s *xroad.Settings) ([]netip.Prefix, error) {
 //	balancers        = 10.0.0.5, 10.0.1.0/24 (default: any peer; see Config.Balancers)
 //
 // Errors name the file, section and key.
-func LoadConfig(s *xroad.Settings, health xroad.HealthCheck) (Config, error) {
+func LoadConfig(s *settings.Settings, health xroad.HealthCheck) (Config, error) {
 	c := Config{MaintenanceWord: "drain", ReadyFor: DefaultReadyFor}
 	iface := health.Interface
 	if iface == "" {
@@ -169,7 +170,7 @@ func LoadConfig(s *xroad.Settings, health xroad.HealthCheck) (Config, error) {
 	return c, nil
 }
 
-func loadDynamic(s *xroad.Settings) (DynamicConfig, error) {
+func loadDynamic(s *settings.Settings) (DynamicConfig, error) {
 	var d DynamicConfig
 	switch src := strings.ToLower(s.String(Section, "dynamic-weight", "off")); src {
 	case "off", "", "false", "no":

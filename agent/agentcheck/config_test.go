@@ -8,9 +8,12 @@ import (
 	"time"
 
 	"github.com/xroad-lb/lbkit/agent/xroad"
+	"github.com/xroad-lb/lbkit/settings"
 )
 
-func settings(t *testing.T, lbagent, node string) *xroad.Settings {
+// load reads lbagent.ini and node.ini (bodies; "" = no file) with the settings loader and
+// then LoadConfig; either's error is returned.
+func load(t *testing.T, lbagent, node string, health xroad.HealthCheck) (Config, error) {
 	t.Helper()
 	dir := t.TempDir()
 	confd := filepath.Join(dir, "conf.d")
@@ -25,11 +28,11 @@ func settings(t *testing.T, lbagent, node string) *xroad.Settings {
 			t.Fatal(err)
 		}
 	}
-	s, err := xroad.ReadSettings(dir)
+	s, err := settings.LoadLbagent(dir)
 	if err != nil {
-		t.Fatal(err)
+		return Config{}, err
 	}
-	return s
+	return LoadConfig(s, health)
 }
 
 func TestLoadConfig(t *testing.T) {
@@ -58,7 +61,7 @@ func TestLoadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := LoadConfig(settings(t, tt.lbagent, tt.node), health)
+			c, err := load(t, tt.lbagent, tt.node, health)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,26 +73,26 @@ func TestLoadConfig(t *testing.T) {
 	// With the health check port disabled (X-Road's default), the agent-check port is off too,
 	// unless listen is given.
 	disabled := xroad.HealthCheck{Interface: "0.0.0.0", Port: 0}
-	if c, err := LoadConfig(settings(t, "", ""), disabled); err != nil || c.Listen != "" {
+	if c, err := load(t, "", "", disabled); err != nil || c.Listen != "" {
 		t.Errorf("health port 0: listen %q, %v; want off", c.Listen, err)
 	}
-	if c, err := LoadConfig(settings(t, "[agent-check]\nlisten = 127.0.0.1:5589\n", ""), disabled); err != nil || c.Listen != "127.0.0.1:5589" {
+	if c, err := load(t, "[agent-check]\nlisten = 127.0.0.1:5589\n", "", disabled); err != nil || c.Listen != "127.0.0.1:5589" {
 		t.Errorf("health port 0 with listen: %q, %v; want 127.0.0.1:5589", c.Listen, err)
 	}
 }
 
 func TestLoadConfigErrors(t *testing.T) {
 	tests := []struct{ ini, want string }{
-		{"[agent-check]\nlisten = nowhere\n", `lbagent.ini: [agent-check] listen = "nowhere": want ip:port`},
-		{"[agent-check]\nmaintenance-word = stop\n", `[agent-check] maintenance-word = "stop": want drain or maint`},
-		{"[agent-check]\nweight = 0\n", `[agent-check] weight = "0": want a percentage from 1 to 100`},
-		{"[agent-check]\nready-for = soon\n", `[agent-check] ready-for = "soon": want a positive duration`},
-		{"[agent-check]\ndynamic-weight = disk\n", `[agent-check] dynamic-weight = "disk": want off, connections or load`},
-		{"[agent-check]\ndynamic-weight = load\ndynamic-low = 2\ndynamic-high = 1\n", `high (1) must be above low (2)`},
-		{"[agent-check]\ndynamic-weight = load\ndynamic-min = x\n", `[agent-check] dynamic-min = "x": want a non-negative number`},
+		{"[agent-check]\nlisten = nowhere\n", `lbagent.ini:2: [agent-check] listen = "nowhere": want ip:port`},
+		{"[agent-check]\nmaintenance-word = stop\n", `lbagent.ini:2: [agent-check] maintenance-word = "stop": want drain or maint`},
+		{"[agent-check]\nweight = 0\n", `lbagent.ini:2: [agent-check] weight = "0": want a percentage from 1 to 100`},
+		{"[agent-check]\nready-for = soon\n", `lbagent.ini:2: [agent-check] ready-for = "soon": want a duration from 1ms to 24h`},
+		{"[agent-check]\ndynamic-weight = disk\n", `lbagent.ini:2: [agent-check] dynamic-weight = "disk": want off, connections or load`},
+		{"[agent-check]\ndynamic-weight = load\ndynamic-low = 2\ndynamic-high = 1\n", `lbagent.ini:2: [agent-check] dynamic-weight = "load": high (1) must be above low (2)`},
+		{"[agent-check]\ndynamic-weight = load\ndynamic-min = x\n", `lbagent.ini:3: [agent-check] dynamic-min = "x": want a whole number from 0 to 100`},
 	}
 	for _, tt := range tests {
-		_, err := LoadConfig(settings(t, tt.ini, ""), xroad.HealthCheck{Interface: "0.0.0.0"})
+		_, err := load(t, tt.ini, "", xroad.HealthCheck{Interface: "0.0.0.0"})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("LoadConfig(%q) got %v; want an error containing %q", tt.ini, err, tt.want)
 		}
@@ -122,7 +125,7 @@ func TestDefaultStateFile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			stateDir = tt.dir
-			c, err := LoadConfig(settings(t, tt.ini, ""), health)
+			c, err := load(t, tt.ini, "", health)
 			if err != nil {
 				t.Fatal(err)
 			}

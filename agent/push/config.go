@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xroad-lb/lbkit/agent/xroad"
+	"github.com/xroad-lb/lbkit/settings"
 )
 
 // Section is the settings section in lbagent.ini / node.ini.
@@ -38,7 +38,7 @@ func (c Config) Enabled() bool { return c.Socket != "" }
 //	timeout          = 2s
 //
 // Errors name the file, section and key.
-func LoadConfig(s *xroad.Settings) (Config, error) {
+func LoadConfig(s *settings.Settings) (Config, error) {
 	c := Config{Socket: s.String(Section, "haproxy-socket", "")}
 	if c.Socket == "" || strings.EqualFold(c.Socket, "off") {
 		return Config{}, nil

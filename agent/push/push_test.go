@@ -14,8 +14,8 @@ import (
 	"github.com/xroad-lb/lbkit/agent/check"
 	"github.com/xroad-lb/lbkit/agent/push"
 	"github.com/xroad-lb/lbkit/agent/verdict"
-	"github.com/xroad-lb/lbkit/agent/xroad"
 	"github.com/xroad-lb/lbkit/haproxy"
+	"github.com/xroad-lb/lbkit/settings"
 	"github.com/xroad-lb/lbkit/testenv"
 )
 
@@ -152,7 +152,7 @@ func TestLoadConfig(t *testing.T) {
 		{"[agent-check]\nmaintenance-word = maint\n[push]\nhaproxy-socket = ipv4@127.0.0.1:9999\nbackend = b\nserver = s\ntimeout = 1s\n",
 			push.Config{Socket: "ipv4@127.0.0.1:9999", Backend: "b", Server: "s", MaintenanceWord: "maint", Timeout: time.Second}, ""},
 		{"[push]\nhaproxy-socket = somewhere\n", push.Config{}, `[push] haproxy-socket = "somewhere": want a unix socket path`},
-		{"[push]\nhaproxy-socket = /a.sock\nserver = s\n", push.Config{}, `[push] backend = "": want this node's backend name`},
+		{"[push]\nhaproxy-socket = /a.sock\nserver = s\n", push.Config{}, `lbagent.ini: [push] backend is not set: want this node's backend name`},
 		{"[push]\nhaproxy-socket = /a.sock\nbackend = b\nserver = s\nmaintenance-word = stop\n", push.Config{}, `maintenance-word = "stop": want drain or maint`},
 	}
 	for _, tt := range tests {
@@ -163,11 +163,11 @@ func TestLoadConfig(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "conf.d", "lbagent.ini"), []byte(tt.ini), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s, err := xroad.ReadSettings(dir)
-		if err != nil {
-			t.Fatal(err)
+		var got push.Config
+		s, err := settings.LoadLbagent(dir)
+		if err == nil {
+			got, err = push.LoadConfig(s)
 		}
-		got, err := push.LoadConfig(s)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("LoadConfig(%q) error got %v; want %q", tt.ini, err, tt.err)

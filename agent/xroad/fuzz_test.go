@@ -39,24 +39,3 @@ func FuzzKeyConf(f *testing.F) {
 		}
 	})
 }
-
-func FuzzLocalINI(f *testing.F) {
-	f.Add("[proxy]\nhealth-check-port=5588\nhealth-check-interface=0.0.0.0\n")
-	f.Add("[proxy\nhealth-check-port\n")
-	f.Fuzz(func(t *testing.T, content string) {
-		dir := t.TempDir()
-		if err := os.MkdirAll(filepath.Join(dir, "conf.d"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "conf.d", "local.ini"), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		lc, err := ReadLocalConf(dir)
-		if err != nil {
-			return
-		}
-		if h, err := lc.HealthCheck(); err == nil && (h.Port < 0 || h.Port > 65535) {
-			t.Fatalf("accepted port %d", h.Port)
-		}
-	})
-}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xroad-lb/lbkit/settings"
 )
 
 func writeTree(t *testing.T, files map[string]string) string {
@@ -40,19 +42,21 @@ func TestHealthCheckSettings(t *testing.T) {
 			"conf.d/node.ini":        "[proxy]\nhealth-check-port=9\n",
 		}, HealthCheck{"127.0.0.1", 5588}, ""},
 		{"port not a number", map[string]string{"conf.d/local.ini": "[proxy]\nhealth-check-port=55x8\n"},
-			HealthCheck{}, `conf.d/local.ini: [proxy] health-check-port = "55x8": not an integer`},
+			HealthCheck{}, `conf.d/local.ini:2: [proxy] health-check-port = "55x8": not an integer`},
 		{"port out of range", map[string]string{"conf.d/local.ini": "[proxy]\nhealth-check-port=70000\n"},
-			HealthCheck{}, `conf.d/local.ini: [proxy] health-check-port = 70000: not a TCP port (0-65535)`},
+			HealthCheck{}, `conf.d/local.ini:2: [proxy] health-check-port = "70000": want 0 to 65535`},
 		{"unclosed section", map[string]string{"conf.d/local.ini": "[proxy]\nhealth-check-port=5588\n[signer\n"},
-			HealthCheck{}, `conf.d/local.ini: line 3: unclosed section header "[signer"`},
+			HealthCheck{}, `conf.d/local.ini:3: unclosed section header "[signer"`},
+		{"inline comment, as X-Road reads it", map[string]string{"conf.d/local.ini": "[proxy]\nhealth-check-port = 5588 ; probed by the balancer\n"},
+			HealthCheck{"0.0.0.0", 5588}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := writeTree(t, tt.files)
-			lc, err := ReadLocalConf(dir)
+			lc, err := settings.LoadXRoad(dir)
 			var got HealthCheck
 			if err == nil {
-				got, err = lc.HealthCheck()
+				got, err = ReadHealthCheck(lc)
 			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.HasSuffix(err.Error(), tt.wantErr) {
@@ -198,27 +202,5 @@ func TestKeyConfErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("got %v; want an error containing %q", err, tt.wantErr)
 		}
-	}
-}
-
-func TestSettings(t *testing.T) {
-	dir := writeTree(t, map[string]string{
-		"conf.d/lbagent.ini": "[lbagent]\ncheck-timeout = 3s\nfailure-ttl = 10s\n",
-		"conf.d/node.ini":    "[node]\ntype=slave\n[lbagent]\nfailure-ttl = 20s\nsuccess-ttl = soon\n",
-	})
-	s, err := ReadSettings(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d, err := s.Duration("lbagent", "check-timeout", 0); d != 3*time.Second || err != nil {
-		t.Errorf("check-timeout %v, %v; want 3s from lbagent.ini", d, err)
-	}
-	if d, err := s.Duration("lbagent", "failure-ttl", 0); d != 20*time.Second || err != nil {
-		t.Errorf("failure-ttl %v, %v; want node.ini's 20s", d, err)
-	}
-	_, err = s.Duration("lbagent", "success-ttl", 0)
-	want := `conf.d/node.ini: [lbagent] success-ttl = "soon": want a positive duration such as 5s or 250ms`
-	if err == nil || !strings.HasSuffix(err.Error(), want) {
-		t.Errorf("got %v; want an error ending in %q", err, want)
 	}
 }

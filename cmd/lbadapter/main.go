@@ -87,7 +87,7 @@ AWS_REGION, AWS_ACCESS_KEY_ID, shared config, SSO, instance roles).
 	root.PersistentFlags().StringVarP(&c.configPath, "config", "c", lbadapters.DefaultConfigPath,
 		"cluster config file (INI: [balancer \"NAME\"] sections and one [node \"NAME\"] per node)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd(), c.watchCmd(), clidoc.Command())
+	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd(), c.watchCmd(), c.checkConfigCmd(), clidoc.Command())
 	root.SetArgs(args)
 	return report(ctx, stderr, root.ExecuteContext(ctx))
 }

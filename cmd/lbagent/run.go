@@ -34,7 +34,7 @@ func newRunCmd() *cobra.Command {
 It reads X-Road's own files under --xroad-dir (default /etc/xroad):
   conf.d/*.ini, conf.d/local.ini   [proxy] health-check-interface, health-check-port (0 = disabled),
                                    memory-usage-threshold (percent; enables the memory check)
-  conf.d/node.ini                  [node] type = master|slave (primary/secondary; else standalone)
+  conf.d/node.ini                  [node] type = master|slave (primary/secondary; unset = standalone)
   db.properties                    serverconf.hibernate.connection.url/username/password
   globalconf/                      instance-identifier, private-params.xml, shared-params.xml (+ .metadata)
   signer/keyconf.xml               the authentication key and certificate
@@ -55,6 +55,9 @@ lbagent's own settings live in conf.d/lbagent.ini (cluster-wide) and conf.d/node
   status-token = <16+ chars>     "Authorization: Bearer <token>" shows the full /status on the health port
 Other sections: [agent-check] and [push] (docs/haproxy.md), [replication] (secondaries,
 docs/replication.md), [sync] (secondaries, docs/sync.md).
+X-Road's files are read by X-Road's rules; lbagent.ini and node.ini by ours: ";" or "#" starts a
+comment (at the start of a value or after whitespace), names are case-insensitive, unknown
+sections and keys are errors with a suggestion, values are range-checked (docs/settings.md).
 
 The health port answers any method and path as X-Road does: 200 with an empty body, 500 with the
 first failing check's message, 503 "Health check interface is in maintenance mode." in maintenance.
@@ -103,8 +106,12 @@ a reload logs which changed settings wait for it.`,
 				return err
 			}
 			if checkConfig {
-				fmt.Fprintf(cmd.OutOrStdout(), "configuration OK: role %s, health %s, admin %s, serverconf %s, components %v\n",
-					cfg.Role, healthDesc(cfg), cfg.AdminListen, cfg.ServerConf, parts)
+				// Errors exit non-zero (above); warnings are printed and the exit is 0.
+				sum, err := summarize(cfg, parts)
+				if err != nil {
+					return err
+				}
+				sum.print(cmd.OutOrStdout(), cfg.Role)
 				return nil
 			}
 			// One CPU by default: the agent shares the node with X-Road's proxy, and one core
@@ -136,7 +143,7 @@ a reload logs which changed settings wait for it.`,
 	fl.StringVar(&f.AdminListen, "admin-listen", "127.0.0.1:5566", "admin port address (maintenance mode, full /status); answers loopback peers only (127.0.0.0/8, ::1)")
 	fl.StringVar(&f.HealthListen, "health-listen", "", "health port address, overriding local.ini's [proxy] health-check-interface:health-check-port")
 	fl.StringVar(&f.MaintenanceStateFile, "maintenance-state-file", "", "persist maintenance mode in this file (default: in memory, off after a restart, as X-Road)")
-	fl.BoolVar(&checkConfig, "check-config", false, "read and validate the configuration, print a summary and exit")
+	fl.BoolVar(&checkConfig, "check-config", false, "read and validate every file (errors name file and line; exit 1), print every port, peer and the primary, and warnings; then exit")
 	lf.register(cmd)
 	return cmd
 }

@@ -22,17 +22,11 @@ import (
 // root is the repository root, seen from this package.
 const root = "../.."
 
-// knownLoaderFailures are the blocks that do not load today ONLY because of the INI readers
-// that issue 12's one settings loader (branch i12settings) replaces: ";" comments at the end
-// of a line, and an empty value followed by a comment. Keyed by the file and the block's
-// first line (knownKey), so that edits elsewhere in the file do not break the key.
-//
-// THE LEAD EMPTIES THIS LIST after merging that loader. The test fails for an entry whose
-// block now loads and for an entry that names no block, so the list cannot go stale quietly.
-var knownLoaderFailures = map[string]string{
-	"README.md: [lbagent]":           "inline ; comments (check-timeout = 5s ; ...)",
-	"docs/haproxy.md: [agent-check]": "inline ; comments (listen = 0.0.0.0:5589 ; ...)",
-}
+// knownLoaderFailures are printed blocks known not to load, keyed by the file and the block's
+// first line (knownKey), each with the reason. It is empty: every printed block loads. The
+// test fails for an entry whose block now loads and for an entry that names no block, so the
+// list cannot go stale quietly.
+var knownLoaderFailures = map[string]string{}
 
 // knownKey is a block's key in knownLoaderFailures: "FILE: FIRST LINE".
 func knownKey(b docsblocks.Block) string {

@@ -1,9 +1,7 @@
 package confsync
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/ini.v1"
+	"github.com/xroad-lb/lbkit/settings"
 )
 
 // Config is everything a sync needs. LoadConfig fills it from lbagent's INI files; command
@@ -86,32 +84,23 @@ func DefaultConfig() Config {
 	}
 }
 
-// ConfigFiles are the files LoadConfig reads, relative to the X-Road directory, in order;
-// a later file's keys win (node.ini is node-specific and never replicated).
-var ConfigFiles = []string{"conf.d/lbagent.ini", "conf.d/node.ini"}
-
 // LoadConfig reads the [sync] section of <xroadDir>/conf.d/lbagent.ini and then of
-// <xroadDir>/conf.d/node.ini over DefaultConfig. Missing files are fine; an unknown key or
-// a bad value is an error naming the file, section and key.
+// <xroadDir>/conf.d/node.ini over DefaultConfig, with the one settings loader
+// (settings.LoadLbagent): missing files are fine; an unknown key or a bad value is an error
+// naming the file, line, section and key.
 func LoadConfig(xroadDir string) (Config, error) {
 	c := DefaultConfig()
-	for _, rel := range ConfigFiles {
-		path := filepath.Join(xroadDir, rel)
-		f, err := ini.LoadSources(ini.LoadOptions{Insensitive: false, IgnoreInlineComment: true}, path)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			return c, fmt.Errorf("%s: %w", path, err)
+	s, err := settings.LoadLbagent(xroadDir)
+	if err != nil {
+		return c, fmt.Errorf("%w: %w", err, ErrConfig)
+	}
+	for _, k := range s.Keys("sync") {
+		v, _ := s.Get("sync", k)
+		if v.Value == "" {
+			continue // an empty value keeps the default
 		}
-		sec, err := f.GetSection("sync")
-		if err != nil {
-			continue
-		}
-		for _, k := range sec.Keys() {
-			if err := c.set(k.Name(), k.String()); err != nil {
-				return c, fmt.Errorf("%s: [sync] %s: %w", path, k.Name(), err)
-			}
+		if err := c.set(k, v.Value); err != nil {
+			return c, fmt.Errorf("%w: %w", s.Error("sync", k, "%v", err), ErrConfig)
 		}
 	}
 	return c, nil
@@ -173,12 +162,9 @@ func (c *Config) set(key, v string) error {
 	return err
 }
 
-// parseDuration takes Go durations ("1s", "500ms") or plain seconds ("60").
+// parseDuration takes Go durations ("1s", "500ms") or plain seconds ("60"): settings.ParseDuration.
 func parseDuration(v string) (time.Duration, error) {
-	if n, err := strconv.ParseFloat(v, 64); err == nil && n > 0 {
-		return time.Duration(n * float64(time.Second)), nil
-	}
-	d, err := time.ParseDuration(v)
+	d, err := settings.ParseDuration(v)
 	if err != nil || d <= 0 {
 		return 0, fmt.Errorf("%q is not a positive duration (like 1s, 500ms or 60): %w", v, ErrConfig)
 	}
@@ -195,13 +181,11 @@ func parsePercent(v string) (float64, error) {
 }
 
 func parseBool(v string) (bool, error) {
-	switch strings.ToLower(v) {
-	case "true", "yes", "on", "1":
-		return true, nil
-	case "false", "no", "off", "0":
-		return false, nil
+	b, err := settings.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%q is not true or false: %w", v, ErrConfig)
 	}
-	return false, fmt.Errorf("%q is not true or false: %w", v, ErrConfig)
+	return b, nil
 }
 
 // splitList splits a comma-separated list; empty items are dropped.

@@ -155,11 +155,12 @@ func TestLoadConfig(t *testing.T) {
 		t.Errorf("no files: %+v, %v; want defaults", c, err)
 	}
 	for _, tt := range []struct{ body, want string }{
-		{"[sync]\ninterval = soon\n", `lbagent.ini: [sync] interval: "soon" is not a positive duration`},
-		{"[sync]\ncolour = red\n", "lbagent.ini: [sync] colour: unknown key"},
-		{"[sync]\naccept-new-host-key = maybe\n", `[sync] accept-new-host-key: "maybe" is not true or false`},
-		{"[sync]\nparallel = 0\n", `[sync] parallel: "0" is not a positive number`},
-		{"[sync]\nfull-scan-interval = 0\n", `[sync] full-scan-interval: "0" is not a positive duration`},
+		{"[sync]\ninterval = soon\n", `lbagent.ini:2: [sync] interval = "soon": want a duration from 10ms to 24h`},
+		{"[sync]\ncolour = red\n", `lbagent.ini:2: unknown key "colour" in [sync] (known: primary, user,`},
+		{"[sync]\nprimry = ss1\n", `lbagent.ini:2: unknown key "primry" in [sync]; did you mean "primary"?`},
+		{"[sync]\naccept-new-host-key = maybe\n", `lbagent.ini:2: [sync] accept-new-host-key = "maybe": want true or false`},
+		{"[sync]\nparallel = 0\n", `lbagent.ini:2: [sync] parallel = "0": want a whole number from 1 to 256`},
+		{"[sync]\nfull-scan-interval = 0\n", `lbagent.ini:2: [sync] full-scan-interval = "0": want a duration from 10ms to 24h`},
 	} {
 		d := t.TempDir()
 		write(d, "lbagent.ini", tt.body)
