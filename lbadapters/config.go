@@ -43,6 +43,27 @@ type Config struct {
 	Path      string           // the file it was read from, for messages
 	Balancers []BalancerConfig // in file order, at least one
 	Nodes     []Node           // in file order
+	SSH       SSHConfig        // [ssh]: how lbadapter upgrade reaches the nodes
+}
+
+// Defaults of the [ssh] section.
+const (
+	DefaultSSHUser    = "root"
+	DefaultSSHPort    = 22
+	DefaultSSHLBAgent = "lbagent"
+)
+
+// SSHConfig is the [ssh] section: how `lbadapter upgrade` logs in to the nodes. Host keys are
+// always checked against KnownHosts; the key comes from ssh-agent (SSH_AUTH_SOCK) and/or
+// Identity.
+type SSHConfig struct {
+	User       string // default root
+	Identity   string // private key file; "" = ssh-agent only
+	KnownHosts string // default ~/.ssh/known_hosts
+	Port       int    // default 22
+	// LBAgent is the command that runs lbagent on a node (default "lbagent"); a node's own
+	// lbagent key overrides it.
+	LBAgent string
 }
 
 // Balancer types.
@@ -104,6 +125,31 @@ type Node struct {
 	// ID); default Address. TargetPort is its port there; 0 = the target group's port.
 	TargetID   string `json:"target_id"`
 	TargetPort int    `json:"target_port,omitempty"`
+	// SSH is where `lbadapter upgrade` logs in, "user@host:port" ([ssh] fills what is
+	// missing; the host defaults to Address). LBAgent overrides [ssh] lbagent for this node.
+	SSHUser string `json:"-"`
+	SSHHost string `json:"-"`
+	SSHPort int    `json:"-"`
+	LBAgent string `json:"-"`
+}
+
+// SSHAddr is the node's SSH login: user, host:port and the lbagent command, with the [ssh]
+// section's defaults applied.
+func (c *Config) SSHAddr(n Node) (user, addr, lbagent string) {
+	user, host, port, lbagent := n.SSHUser, n.SSHHost, n.SSHPort, n.LBAgent
+	if user == "" {
+		user = c.SSH.User
+	}
+	if host == "" {
+		host = n.Address
+	}
+	if port == 0 {
+		port = c.SSH.Port
+	}
+	if lbagent == "" {
+		lbagent = c.SSH.LBAgent
+	}
+	return user, net.JoinHostPort(host, strconv.Itoa(port)), lbagent
 }
 
 // Balancer returns the balancer called name, or false.
@@ -150,7 +196,8 @@ func Parse(data []byte) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse: %w", err)
 	}
-	c := &Config{Path: "cluster config"}
+	c := &Config{Path: "cluster config", SSH: SSHConfig{User: DefaultSSHUser, Port: DefaultSSHPort, LBAgent: DefaultSSHLBAgent}}
+	sshSeen := false
 	for _, s := range f.Sections() {
 		name := s.Name()
 		switch {
@@ -167,6 +214,14 @@ func Parse(data []byte) (*Config, error) {
 				return nil, fmt.Errorf("[%s]: balancer %q listed twice", name, b.Name)
 			}
 			c.Balancers = append(c.Balancers, b)
+		case name == "ssh":
+			if sshSeen {
+				return nil, errors.New("[ssh]: section listed twice")
+			}
+			sshSeen = true
+			if err := parseSSH(s, &c.SSH); err != nil {
+				return nil, err
+			}
 		case sectionOf(name, "node"):
 			n, err := parseNode(s)
 			if err != nil {
@@ -174,7 +229,7 @@ func Parse(data []byte) (*Config, error) {
 			}
 			c.Nodes = append(c.Nodes, n)
 		default:
-			return nil, fmt.Errorf("[%s]: unknown section (want [balancer \"NAME\"] or [node \"NAME\"])", name)
+			return nil, fmt.Errorf("[%s]: unknown section (want [balancer \"NAME\"], [node \"NAME\"] or [ssh])", name)
 		}
 	}
 	if len(c.Balancers) == 0 {
@@ -390,6 +445,13 @@ func parseNode(s *ini.Section) (Node, error) {
 			n.TargetID = v
 		case "target-port":
 			n.TargetPort, err = parsePort(v)
+		case "ssh":
+			n.SSHUser, n.SSHHost, n.SSHPort, err = parseSSHTarget(v)
+		case "lbagent":
+			if v == "" {
+				err = errors.New("want the command that runs lbagent on the node")
+			}
+			n.LBAgent = v
 		default:
 			return n, fmt.Errorf("%s: unknown key %q", where, k.Name())
 		}
@@ -425,4 +487,64 @@ func parsePort(v string) (int, error) {
 		return 0, errors.New("want a port number 1-65535")
 	}
 	return p, nil
+}
+
+// parseSSH reads the [ssh] section into c (which holds the defaults).
+func parseSSH(s *ini.Section, c *SSHConfig) error {
+	for _, k := range s.Keys() {
+		v := strings.TrimSpace(k.Value())
+		var err error
+		switch k.Name() {
+		case "user":
+			if v == "" || strings.ContainsAny(v, "@: \t") {
+				err = errors.New("want a login name")
+			}
+			c.User = v
+		case "identity":
+			if !filepath.IsAbs(v) {
+				err = errors.New("want an absolute path to a private key file")
+			}
+			c.Identity = v
+		case "known-hosts":
+			if !filepath.IsAbs(v) {
+				err = errors.New("want an absolute path to a known_hosts file")
+			}
+			c.KnownHosts = v
+		case "port":
+			c.Port, err = parsePort(v)
+		case "lbagent":
+			if v == "" {
+				err = errors.New("want the command that runs lbagent on the nodes")
+			}
+			c.LBAgent = v
+		default:
+			return fmt.Errorf("[ssh]: unknown key %q (keys: user, identity, known-hosts, port, lbagent)", k.Name())
+		}
+		if err != nil {
+			return fmt.Errorf("[ssh] %s = %q: %w", k.Name(), v, err)
+		}
+	}
+	return nil
+}
+
+// parseSSHTarget splits a node's ssh = [user@]host[:port].
+func parseSSHTarget(v string) (user, host string, port int, err error) {
+	bad := errors.New("want [user@]host[:port], e.g. root@ss1.example.org:22")
+	if at := strings.LastIndex(v, "@"); at >= 0 {
+		user, v = v[:at], v[at+1:]
+		if user == "" || strings.ContainsAny(user, "@: \t") {
+			return "", "", 0, bad
+		}
+	}
+	host = v
+	if h, p, splitErr := net.SplitHostPort(v); splitErr == nil {
+		if port, err = parsePort(p); err != nil {
+			return "", "", 0, bad
+		}
+		host = h
+	}
+	if host == "" || strings.ContainsAny(host, " /@[]\t") || strings.Contains(host, ":") && net.ParseIP(host) == nil {
+		return "", "", 0, bad
+	}
+	return user, host, port, nil
 }

@@ -42,6 +42,7 @@ const exitCodesHelp = `Exit codes:
   4  the balancer has no such backend, server, target group or target
   5  timed out waiting for the drain or for UP
   6  enable refused: the node's agent is not healthy (use --force)
+  7  upgrade stopped (a failed step, Ctrl-C): continue with lbadapter upgrade --resume
   130 interrupted (the node stays in the state set so far)
 With several balancers, every failure is one line naming its balancer and the exit code is
 the highest of theirs.`
@@ -80,7 +81,7 @@ AWS_REGION, AWS_ACCESS_KEY_ID, shared config, SSO, instance roles).
 	root.PersistentFlags().StringVarP(&c.configPath, "config", "c", lbadapters.DefaultConfigPath,
 		"cluster config file (INI: [balancer \"NAME\"] sections and one [node \"NAME\"] per node)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd(), c.watchCmd(), clidoc.Command())
+	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd(), c.watchCmd(), c.upgradeCmd(), clidoc.Command())
 	root.SetArgs(args)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -119,7 +120,10 @@ func (e usageError) Unwrap() error { return e.err }
 
 func exitCode(ctx context.Context, err error) int {
 	var ue usageError
+	var se stoppedError
 	switch {
+	case errors.As(err, &se):
+		return exitStopped
 	case ctx.Err() != nil:
 		return 130
 	case errors.As(err, &ue), errors.Is(err, lbadapters.ErrUnknownNode), isCobraUsage(err):

@@ -16,7 +16,7 @@ type componentBuilder func(cfg agent.Config, log zerologLogger) (*agent.Componen
 
 // componentBuilders lists the daemon's optional parts (config sync, replication watch,
 // agent-check port, push).
-var componentBuilders = []componentBuilder{replicationWatch, configSync, agentCheckPort, pushToHAProxy}
+var componentBuilders = []componentBuilder{replicationWatch, configSync, agentCheckPort, pushToHAProxy, versions}
 
 // agentCheckPort serves HAProxy's agent-check ([agent-check], on by default on port 5589)
 // and /lb on the health port.
