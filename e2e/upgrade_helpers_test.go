@@ -193,7 +193,7 @@ serve-command =
 			t.Fatal(err)
 		}
 		cfg = strings.Replace(cfg, fmt.Sprintf("[node %q]\n", n.Name),
-			fmt.Sprintf("[node %q]\nssh = root@%s\nlbagent = %s\n", n.Name, sshds[i].Addr, wrapper), 1)
+			fmt.Sprintf("[node %q]\nssh = root@%s\nlbagent = %s\ndb-lbagent = %s\n", n.Name, sshds[i].Addr, wrapper, wrapper), 1)
 
 		// The agent, restarted whenever it exits (the upgrade command kills it).
 		if err := n.StopAgent(); err != nil {
@@ -319,10 +319,10 @@ func (u *upgradeCluster) upgradeArgs(state string, args ...string) []string {
 	return append([]string{"--config", u.ConfigPath, "upgrade", "--state", state, "--poll", "100ms"}, args...)
 }
 
-// runAdapter runs lbadapter (2 min bound).
+// runAdapter runs lbadapter (10 min bound: a whole upgrade on a loaded machine).
 func (u *upgradeCluster) runAdapter(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	return runLBAdapter(ctx, u.adapter, args...)
 }

@@ -51,6 +51,8 @@ const (
 	DefaultSSHUser    = "root"
 	DefaultSSHPort    = 22
 	DefaultSSHLBAgent = "lbagent"
+	// DefaultDBLBAgent runs the db steps as the guide's "sudo -u postgres psql" does.
+	DefaultDBLBAgent = "sudo -u postgres lbagent"
 )
 
 // SSHConfig is the [ssh] section: how `lbadapter upgrade` logs in to the nodes. Host keys are
@@ -64,6 +66,9 @@ type SSHConfig struct {
 	// LBAgent is the command that runs lbagent on a node (default "lbagent"); a node's own
 	// lbagent key overrides it.
 	LBAgent string
+	// DBLBAgent runs lbagent's db steps (a superuser of the serverconf instance), default
+	// "sudo -u postgres lbagent"; a node's db-lbagent key overrides it.
+	DBLBAgent string
 }
 
 // Balancer types.
@@ -127,10 +132,19 @@ type Node struct {
 	TargetPort int    `json:"target_port,omitempty"`
 	// SSH is where `lbadapter upgrade` logs in, "user@host:port" ([ssh] fills what is
 	// missing; the host defaults to Address). LBAgent overrides [ssh] lbagent for this node.
-	SSHUser string `json:"-"`
-	SSHHost string `json:"-"`
-	SSHPort int    `json:"-"`
-	LBAgent string `json:"-"`
+	SSHUser   string `json:"-"`
+	SSHHost   string `json:"-"`
+	SSHPort   int    `json:"-"`
+	LBAgent   string `json:"-"`
+	DBLBAgent string `json:"-"`
+}
+
+// DBLBAgent is the command that runs lbagent's db steps on the node.
+func (c *Config) DBLBAgent(n Node) string {
+	if n.DBLBAgent != "" {
+		return n.DBLBAgent
+	}
+	return c.SSH.DBLBAgent
 }
 
 // SSHAddr is the node's SSH login: user, host:port and the lbagent command, with the [ssh]
@@ -196,7 +210,8 @@ func Parse(data []byte) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse: %w", err)
 	}
-	c := &Config{Path: "cluster config", SSH: SSHConfig{User: DefaultSSHUser, Port: DefaultSSHPort, LBAgent: DefaultSSHLBAgent}}
+	c := &Config{Path: "cluster config", SSH: SSHConfig{User: DefaultSSHUser,
+		Port: DefaultSSHPort, LBAgent: DefaultSSHLBAgent, DBLBAgent: DefaultDBLBAgent}}
 	sshSeen := false
 	for _, s := range f.Sections() {
 		name := s.Name()
@@ -447,11 +462,15 @@ func parseNode(s *ini.Section) (Node, error) {
 			n.TargetPort, err = parsePort(v)
 		case "ssh":
 			n.SSHUser, n.SSHHost, n.SSHPort, err = parseSSHTarget(v)
-		case "lbagent":
+		case "lbagent", "db-lbagent":
 			if v == "" {
 				err = errors.New("want the command that runs lbagent on the node")
 			}
-			n.LBAgent = v
+			if k.Name() == "lbagent" {
+				n.LBAgent = v
+			} else {
+				n.DBLBAgent = v
+			}
 		default:
 			return n, fmt.Errorf("%s: unknown key %q", where, k.Name())
 		}
@@ -512,13 +531,17 @@ func parseSSH(s *ini.Section, c *SSHConfig) error {
 			c.KnownHosts = v
 		case "port":
 			c.Port, err = parsePort(v)
-		case "lbagent":
+		case "lbagent", "db-lbagent":
 			if v == "" {
 				err = errors.New("want the command that runs lbagent on the nodes")
 			}
-			c.LBAgent = v
+			if k.Name() == "lbagent" {
+				c.LBAgent = v
+			} else {
+				c.DBLBAgent = v
+			}
 		default:
-			return fmt.Errorf("[ssh]: unknown key %q (keys: user, identity, known-hosts, port, lbagent)", k.Name())
+			return fmt.Errorf("[ssh]: unknown key %q (keys: user, identity, known-hosts, port, lbagent, db-lbagent)", k.Name())
 		}
 		if err != nil {
 			return fmt.Errorf("[ssh] %s = %q: %w", k.Name(), v, err)

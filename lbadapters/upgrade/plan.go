@@ -104,6 +104,9 @@ func Plan(c *lbadapters.Config, o Options) ([]Step, error) {
 		return nil, fmt.Errorf("%s lists %d primaries; an X-Road cluster has one", c.Path, len(primary))
 	}
 	cmd := func(n lbadapters.Node, args string) string {
+		if strings.HasPrefix(args, "db ") {
+			return c.DBLBAgent(n) + " " + args
+		}
 		_, _, lbagent := c.SSHAddr(n)
 		return lbagent + " " + args
 	}

@@ -123,6 +123,13 @@ func (u *Upgrader) sshProblems(ctx context.Context, nodes []string) []string {
 		_, _, lbagent := u.Config.SSHAddr(n)
 		if err := u.run(ctx, n, lbagent+" --version", io.Discard); err != nil {
 			p = append(p, fmt.Sprintf("%s: over SSH: %v", name, err))
+			continue
+		}
+		// The db steps connect to the serverconf standby as a superuser.
+		if n.Role == lbadapters.RoleSecondary {
+			if err := u.run(ctx, n, u.Config.DBLBAgent(n)+" db status", io.Discard); err != nil {
+				p = append(p, fmt.Sprintf("%s: the db steps cannot reach the serverconf instance: %v (see [ssh] db-lbagent)", name, err))
+			}
 		}
 	}
 	return p
