@@ -13,7 +13,7 @@ import (
 func TestDocsConfigBlocks(t *testing.T) {
 	re := regexp.MustCompile("(?s)```ini\n(.*?)```")
 	found := 0
-	for _, path := range []string{"../README.md", "../docs/lbadapter.md"} {
+	for _, path := range []string{"../README.md", "../docs/lbadapter.md", "../docs/upgrade.md"} {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
