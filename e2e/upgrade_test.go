@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -44,13 +43,13 @@ func TestUpgrade(t *testing.T) {
 	t.Run("dry run changes nothing", func(t *testing.T) {
 		u.setNext(t, "7.5.0-1")
 		before := u.snapshot(t)
-		r := u.runAdapter(t, u.upgradeArgs(state, "--command", u.command, "--dry-run")...)
+		r := u.runAdapter(t, u.upgradeArgs(state, "--command", u.Command, "--dry-run")...)
 		if r.code != 0 {
 			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 		for _, want := range []string{"preflight: 3 agents healthy", "plan: online rolling upgrade (guide 7.2), 24 steps",
 			"ss2    pause-replay   run: " + filepath.Join(u.nodeDir(u.Node("ss2")), "lbagent") + " db pause",
-			"ss1    upgrade        run: " + u.command, "ss3    sync-once      run: ", "dry run: nothing was changed"} {
+			"ss1    upgrade        run: " + u.Command, "ss3    sync-once      run: ", "dry run: nothing was changed"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("output lacks %q:\n%s", want, r.stdout)
 			}
@@ -66,7 +65,7 @@ func TestUpgrade(t *testing.T) {
 	t.Run("rolling upgrade under traffic", func(t *testing.T) {
 		okBefore, _ := traffic.Counts()
 		start := time.Now()
-		r := u.runAdapter(t, u.upgradeArgs(state, "--command", u.command, "--yes")...)
+		r := u.runAdapter(t, u.upgradeArgs(state, "--command", u.Command, "--yes")...)
 		took := time.Since(start)
 		if r.code != 0 {
 			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -87,9 +86,10 @@ func TestUpgrade(t *testing.T) {
 	t.Run("failed step stops, node stays drained, resume completes", func(t *testing.T) {
 		u.setNext(t, "7.6.0-1")
 		ss2, ss3 := u.Node("ss2"), u.Node("ss3")
-		fail := filepath.Join(u.nodeDir(ss2), "fail")
-		writeTree(t, u.nodeDir(ss2), map[string]string{"fail": "1\n"})
-		r := u.runAdapter(t, u.upgradeArgs(state, "--command", u.command, "--yes")...)
+		if err := u.SetFail(ss2, true); err != nil {
+			t.Fatal(err)
+		}
+		r := u.runAdapter(t, u.upgradeArgs(state, "--command", u.Command, "--yes")...)
 		if r.code != 7 {
 			t.Fatalf("exit %d; want 7 (stopped)\n%s%s", r.code, r.stdout, r.stderr)
 		}
@@ -138,12 +138,12 @@ func TestUpgrade(t *testing.T) {
 			}
 		}
 		// A new upgrade is refused while this one is unfinished.
-		if r := u.runAdapter(t, u.upgradeArgs(state, "--command", u.command, "--yes")...); r.code != 2 ||
+		if r := u.runAdapter(t, u.upgradeArgs(state, "--command", u.Command, "--yes")...); r.code != 2 ||
 			!strings.Contains(r.stderr, "is unfinished") || !strings.Contains(r.stderr, "--resume") || !strings.Contains(r.stderr, "--abandon") {
 			t.Errorf("second upgrade: exit %d %s; want 2, refused naming --resume and --abandon", r.code, r.stderr)
 		}
 
-		if err := os.Remove(fail); err != nil {
+		if err := u.SetFail(ss2, false); err != nil {
 			t.Fatal(err)
 		}
 		args := strings.Fields(m[1])[1:]
@@ -160,7 +160,7 @@ func TestUpgrade(t *testing.T) {
 
 	t.Run("Ctrl-C stops at a safe point, resume completes", func(t *testing.T) {
 		u.setNext(t, "7.7.0-1")
-		cmd := exec.Command(u.adapter, u.upgradeArgs(state, "--command", u.command, "--yes")...)
+		cmd := exec.Command(u.adapter, u.upgradeArgs(state, "--command", u.Command, "--yes")...)
 		var out bytes.Buffer
 		pr, pw, err := os.Pipe()
 		if err != nil {
@@ -267,8 +267,8 @@ func (u *upgradeCluster) checkOutput(t *testing.T, out, from, to string) {
 func (u *upgradeCluster) checkSyncFlows(t *testing.T) {
 	t.Helper()
 	stamp := time.Now().Format(time.RFC3339Nano)
-	writeTree(t, u.syncSource, map[string]string{"signer/after-upgrade": stamp + "\n"})
-	for name, target := range u.syncTarget {
+	writeTree(t, u.SyncSource, map[string]string{"signer/after-upgrade": stamp + "\n"})
+	for name, target := range u.SyncTarget {
 		poll(t, "sync to "+name, 15*time.Second, func() error {
 			b, err := os.ReadFile(filepath.Join(target, "signer/after-upgrade"))
 			if err != nil || string(b) != stamp+"\n" {
@@ -278,5 +278,3 @@ func (u *upgradeCluster) checkSyncFlows(t *testing.T) {
 		})
 	}
 }
-
-var _ = json.Marshal
