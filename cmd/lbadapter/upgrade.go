@@ -175,6 +175,11 @@ func (c *cli) upgrade(cmd *cobra.Command, u *upgrade.Upgrader, o upgrade.Options
 			return usageError{err}
 		}
 		before, err := u.Preflight(ctx, steps, m.preflightWait)
+		if errors.Is(err, upgrade.ErrPreflight) {
+			// One line per problem, then the one-line error.
+			fmt.Fprintln(c.stderr, err)
+			return errors.New("the preflight refused the upgrade: nothing was changed")
+		}
 		if err != nil {
 			return err
 		}

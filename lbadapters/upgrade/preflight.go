@@ -61,17 +61,11 @@ func (u *Upgrader) clusterProblems(ctx context.Context) (map[string]string, []st
 	for _, r := range rows {
 		n := r.Node.Name
 		for _, b := range r.Balancers {
-			bname := b.Name
-			if bname == "" {
-				bname = "the balancer"
-			} else {
-				bname = "balancer " + bname
-			}
 			switch {
 			case b.Err != nil:
-				p = append(p, fmt.Sprintf("%s: %s unreachable: %v", n, bname, b.Err))
+				p = append(p, fmt.Sprintf("%s [%s]: %v", n, b.Name, b.Err))
 			case b.State.State != lbadapters.StateUp:
-				p = append(p, fmt.Sprintf("%s: %s shows it %s, want UP (lbadapter enable %s)", n, bname, b.State.Words(), n))
+				p = append(p, fmt.Sprintf("%s [%s]: the balancer shows it %s, want UP (lbadapter enable %s)", n, b.Name, b.State.Words(), n))
 			}
 		}
 		if r.AgentErr != nil {
