@@ -80,3 +80,63 @@ func TestUpgradeHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradeAbandon: an unfinished state refuses a new run and a resume of something else;
+// --abandon keeps it aside and lists what is still drained and paused; then a resume has
+// nothing to do.
+func TestUpgradeAbandon(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "cluster.ini")
+	if err := os.WriteFile(cfg, []byte("[balancer]\ntype = haproxy\nruntime-api = "+filepath.Join(dir, "no.sock")+"\nbackend = b\n"+
+		"[node \"ss1\"]\naddress = 127.0.0.1\nrole = primary\n[node \"ss2\"]\naddress = 127.0.0.2\nrole = secondary\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state.json")
+	st := &upgrade.State{Config: cfg, Options: upgrade.Options{Command: "up"}, Before: map[string]string{"ss1": "7.4.0-1", "ss2": "7.4.0-1"},
+		Steps: []upgrade.Step{
+			{Node: "ss2", Kind: upgrade.KindPauseReplay, Status: upgrade.Done},
+			{Node: "ss2", Kind: upgrade.KindPauseSync, Status: upgrade.Done},
+			{Node: "ss1", Kind: upgrade.KindDrain, Status: upgrade.Done},
+			{Node: "ss1", Kind: upgrade.KindUpgrade, Status: upgrade.Failed, Error: "exit 100"},
+			{Node: "ss1", Kind: upgrade.KindWaitHealthy, Status: upgrade.Pending},
+		}}
+	if err := st.Save(state); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"--config", cfg, "upgrade", "--state", state, "--command", "up"}, &out, &errb); code != 2 ||
+		!strings.Contains(errb.String(), "is unfinished") {
+		t.Errorf("new run over an unfinished one: exit %d %q; want 2, refused", code, errb.String())
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"--config", cfg, "upgrade", "--state", state, "--abandon"}, &out, &errb); code != 0 {
+		t.Fatalf("--abandon: exit %d %s", code, errb.String())
+	}
+	for _, want := range []string{"abandoned the upgrade started", state + ".abandoned",
+		"still drained on every balancer: ss1", "serverconf replay still paused on: ss2", "config sync still paused on: ss2"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--abandon output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Errorf("state file still there after --abandon: %v", err)
+	}
+	if _, err := upgrade.LoadState(state + ".abandoned"); err != nil {
+		t.Errorf("abandoned state: %v", err)
+	}
+	errb.Reset()
+	if code := run([]string{"--config", cfg, "upgrade", "--state", state, "--resume"}, &out, &errb); code != 2 ||
+		!strings.Contains(errb.String(), "nothing to resume") {
+		t.Errorf("--resume after --abandon: exit %d %q", code, errb.String())
+	}
+	// A state file that is not ours is an error, never overwritten.
+	if err := os.WriteFile(state, []byte(`{"hello": 1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errb.Reset()
+	if code := run([]string{"--config", cfg, "upgrade", "--state", state, "--resume"}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "not a state file of this lbadapter") {
+		t.Errorf("--resume of a foreign file: exit %d %q", code, errb.String())
+	}
+}
