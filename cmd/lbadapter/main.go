@@ -60,12 +60,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	c := &cli{stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "lbadapter",
-		Short: "Drain, enable and inspect the nodes of an X-Road cluster behind a load balancer",
+		Short: "Drain, enable, inspect and upgrade the nodes of an X-Road cluster behind a load balancer",
 		Long: `lbadapter drives the load balancers in front of a cluster of X-Road security servers
 (HAProxy through its runtime API, AWS ELBv2 target groups through the AWS API, nginx
 upstreams through servers files, nginx -t and a graceful reload) and reads each node's
 lbagent. Every command acts on every balancer of the cluster config; "watch" keeps nginx
-upstreams in line with the nodes' agents.
+upstreams in line with the nodes' agents; "upgrade" runs the guide's cluster upgrade
+(chapter 7) on every node over SSH, resumable (docs/upgrade.md).
 
 The cluster config file (INI) lists the nodes and the balancers; see docs/lbadapter.md and
 docs/aws.md, docs/nginx.md. AWS credentials and region come from the SDK's usual sources (AWS_PROFILE,
