@@ -259,8 +259,11 @@ func (u *upgradeCluster) checkOutput(t *testing.T, out, from, to string) {
 	if len(steps) == 0 {
 		t.Errorf("no step lines:\n%s", out)
 	}
-	if !regexp.MustCompile(`(?m)^ss1 \| Unpacking xroad-proxy \(` + regexp.QuoteMeta(to) + `\)`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^ss3 \| Unpacking xroad-proxy \(` + regexp.QuoteMeta(to) + `\)`).MatchString(out) {
 		t.Errorf("the command's output is not streamed with the node prefix:\n%s", out)
+	}
+	if !regexp.MustCompile(`(?s)\nss1 .*\nss2 .*\nss3 `).MatchString(out) {
+		t.Errorf("table rows not in upgrade order ss1, ss2, ss3:\n%s", out)
 	}
 	for _, n := range []string{"ss1", "ss2", "ss3"} {
 		row := regexp.MustCompile(`(?m)^` + n + ` +` + regexp.QuoteMeta(from+" -> "+to) + ` +([0-9.]+m?s) +([0-9.]+m?s|\dm\d\ds) +upgraded$`)

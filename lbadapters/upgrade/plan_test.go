@@ -3,6 +3,7 @@ package upgrade
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xroad-lb/lbkit/lbadapters"
 )
@@ -139,5 +140,42 @@ func TestPlanErrors(t *testing.T) {
 		if _, err := Plan(c, tt.o); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Plan(%+v) = %v; want an error containing %q", tt.o, err, tt.want)
 		}
+	}
+}
+
+// TestSummarize: rows in upgrade order, drain and downtime from the steps' times, a failed
+// node marked drained, an untouched one "not started".
+func TestSummarize(t *testing.T) {
+	c, err := lbadapters.Parse([]byte(testCluster))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, err := Plan(c, Options{Command: "up"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)
+	at := t0
+	for i := range steps {
+		if steps[i].Node == "ss2" && steps[i].Kind == KindUpgrade {
+			steps[i].Status, steps[i].Start, steps[i].Took = Failed, at, time.Second
+			break
+		}
+		steps[i].Status, steps[i].Start, steps[i].Took = Done, at, 2*time.Second
+		at = at.Add(3 * time.Second)
+	}
+	st := &State{Before: map[string]string{"ss1": "1", "ss2": "1", "ss3": "1"}, After: map[string]string{"ss1": "2"}, Steps: steps}
+	var b strings.Builder
+	WriteTable(&b, Summarize(st))
+	want := `NODE     VERSION                        DRAIN     DOWNTIME  RESULT
+ss1      1 -> 2                         2.0s      11.0s     upgraded
+ss2      1 -> ?                         2.0s      -         FAILED at upgrade (drained)
+ss3      1 -> ?                         -         -         not started
+`
+	if b.String() != want {
+		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+	if d := Drained(st); len(d) != 1 || d[0] != "ss2" {
+		t.Errorf("Drained = %v; want [ss2]", d)
 	}
 }

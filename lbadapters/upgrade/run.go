@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -365,10 +364,22 @@ type Summary struct {
 	Result              string
 }
 
-// Summarize is the final table's rows, one per node of the plan in plan order.
+// Summarize is the final table's rows, one per node of the plan, in the order the nodes are
+// upgraded (the 7.2.1 pauses aside).
 func Summarize(st *State) []Summary {
 	var rows []Summary
 	idx := map[string]int{}
+	ordered := slices.Clone(st.Steps)
+	slices.SortStableFunc(ordered, func(a, b Step) int { return pauseFirst(a) - pauseFirst(b) })
+	for _, s := range ordered {
+		if _, ok := idx[s.Node]; !ok && (s.Kind == KindPauseReplay || s.Kind == KindPauseSync) {
+			continue // a node's row starts at its first own step
+		}
+		if _, ok := idx[s.Node]; !ok {
+			idx[s.Node] = len(rows)
+			rows = append(rows, Summary{Node: s.Node, Before: st.Before[s.Node], After: st.After[s.Node], Result: "upgraded"})
+		}
+	}
 	for _, s := range st.Steps {
 		i, ok := idx[s.Node]
 		if !ok {
@@ -391,21 +402,49 @@ func Summarize(st *State) []Summary {
 				}
 			}
 		}
-		switch {
-		case s.Status == Failed:
-			r.Result = "FAILED at " + s.Kind + " (drained)"
-		case s.Status == Pending && !strings.HasPrefix(r.Result, "FAILED"):
-			if slices.ContainsFunc(st.Steps, func(d Step) bool { return d.Node == s.Node && d.Status != Pending }) {
-				r.Result = "unfinished at " + s.Kind
-				if drained(st, s.Node) {
-					r.Result += " (drained)"
-				}
-			} else {
-				r.Result = "not started"
-			}
-		}
+	}
+	for i := range rows {
+		rows[i].Result = result(st, rows[i].Node)
 	}
 	return rows
+}
+
+// result is a node's outcome: upgraded, FAILED at its failed step, unfinished at its next
+// step, or not started (its 7.2.1 pauses aside).
+func result(st *State, node string) string {
+	started := false
+	for _, s := range st.Steps {
+		if s.Node != node {
+			continue
+		}
+		switch {
+		case s.Status == Failed:
+			r := "FAILED at " + s.Kind
+			if drained(st, node) {
+				r += " (drained)"
+			}
+			return r
+		case s.Status == Pending && !started:
+			return "not started"
+		case s.Status == Pending:
+			r := "unfinished at " + s.Kind
+			if drained(st, node) {
+				r += " (drained)"
+			}
+			return r
+		case s.Kind != KindPauseReplay && s.Kind != KindPauseSync:
+			started = true
+		}
+	}
+	return "upgraded"
+}
+
+// pauseFirst sorts the 7.2.1 pauses after everything else (1), for Summarize's row order.
+func pauseFirst(s Step) int {
+	if s.Kind == KindPauseReplay || s.Kind == KindPauseSync {
+		return 1
+	}
+	return 0
 }
 
 // drained reports whether the node's drain is done and its enable is not.
