@@ -6,7 +6,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,6 +85,39 @@ func TestRun(t *testing.T) {
 	}
 	noKey := o
 	noKey.Identity = ""
+
+	// The key from a real ssh-agent, no identity file.
+	agentBin, addBin := testenv.Require(t, "ssh-agent"), testenv.Require(t, "ssh-add")
+	sock := filepath.Join(dir, "agent.sock")
+	agentCmd := exec.Command(agentBin, "-D", "-a", sock)
+	if err := agentCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = agentCmd.Process.Kill(); _ = agentCmd.Wait() }()
+	var added error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		add := exec.Command(addBin, s.ClientKeyPath)
+		add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+		var b []byte
+		if b, added = add.CombinedOutput(); added == nil {
+			break
+		}
+		added = fmt.Errorf("%w: %s", added, b)
+	}
+	if added != nil {
+		t.Fatalf("ssh-add: %v", added)
+	}
+	t.Setenv("SSH_AUTH_SOCK", sock)
+	ac, err := Dial(ctx, noKey)
+	if err != nil {
+		t.Fatalf("Dial with the agent's key: %v", err)
+	}
+	out.Reset()
+	if err := ac.Run(ctx, "echo agent", &out, &errb); err != nil || out.String() != "agent\n" {
+		t.Errorf("Run through the agent's key: %v %q", err, out.String())
+	}
+	ac.Close()
+
 	t.Setenv("SSH_AUTH_SOCK", "")
 	if _, err := Dial(ctx, noKey); err == nil || !strings.Contains(err.Error(), "no key") {
 		t.Errorf("no identity, no agent: %v; want a clear error", err)
