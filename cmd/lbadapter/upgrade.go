@@ -174,7 +174,8 @@ func (c *cli) upgrade(cmd *cobra.Command, u *upgrade.Upgrader, o upgrade.Options
 		if err != nil {
 			return usageError{err}
 		}
-		before, err := u.Preflight(ctx, steps, m.preflightWait)
+		// Until the first step, Ctrl-C simply ends the command: nothing was changed.
+		before, err := u.Preflight(cmd.Context(), steps, m.preflightWait)
 		if errors.Is(err, upgrade.ErrPreflight) {
 			// One line per problem, then the one-line error.
 			fmt.Fprintln(c.stderr, err)
@@ -188,8 +189,11 @@ func (c *cli) upgrade(cmd *cobra.Command, u *upgrade.Upgrader, o upgrade.Options
 			fmt.Fprintln(c.stdout, "dry run: nothing was changed")
 			return nil
 		}
-		if !m.yes && !confirm(cmd.InOrStdin(), c.stdout, fmt.Sprintf("Run these %d steps?", len(steps))) {
+		if !m.yes && !confirm(cmd.Context(), cmd.InOrStdin(), c.stdout, fmt.Sprintf("Run these %d steps?", len(steps))) {
 			return errors.New("not confirmed: nothing was changed (--yes skips the question)")
+		}
+		if err := cmd.Context().Err(); err != nil {
+			return err
 		}
 		st = &upgrade.State{Config: u.Config.Path, Options: o, Started: time.Now().UTC(), Before: before, Steps: steps}
 		if err := st.Save(statePath); err != nil {
@@ -317,12 +321,22 @@ func printPlan(w io.Writer, steps []upgrade.Step, o upgrade.Options) {
 	}
 }
 
-// confirm asks a yes/no question on out and reads the answer from in.
-func confirm(in io.Reader, out io.Writer, q string) bool {
+// confirm asks a yes/no question on out and reads the answer from in; Ctrl-C (ctx) is a no.
+func confirm(ctx context.Context, in io.Reader, out io.Writer, q string) bool {
 	fmt.Fprintf(out, "%s [y/N] ", q)
-	line, _ := bufio.NewReader(in).ReadString('\n')
-	a := strings.ToLower(strings.TrimSpace(line))
-	return a == "y" || a == "yes"
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(in).ReadString('\n')
+		answer <- line
+	}()
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(out)
+		return false
+	case line := <-answer:
+		a := strings.ToLower(strings.TrimSpace(line))
+		return a == "y" || a == "yes"
+	}
 }
 
 // dialNode logs in to the node as the cluster config says.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,5 +140,22 @@ func TestUpgradeAbandon(t *testing.T) {
 	if code := run([]string{"--config", cfg, "upgrade", "--state", state, "--resume"}, &out, &errb); code != 1 ||
 		!strings.Contains(errb.String(), "not a state file of this lbadapter") {
 		t.Errorf("--resume of a foreign file: exit %d %q", code, errb.String())
+	}
+}
+
+// TestConfirm: only y or yes (any case) confirms; end of input or Ctrl-C is a no.
+func TestConfirm(t *testing.T) {
+	for in, want := range map[string]bool{"y\n": true, "YES\n": true, " yes \n": true, "n\n": false, "\n": false, "": false, "yep\n": false} {
+		var out bytes.Buffer
+		if got := confirm(context.Background(), strings.NewReader(in), &out, "Run?"); got != want || out.String() != "Run? [y/N] " {
+			t.Errorf("answer %q: %v, prompt %q; want %v", in, got, out.String(), want)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r, w := io.Pipe() // never answers
+	defer w.Close()
+	if confirm(ctx, r, io.Discard, "Run?") {
+		t.Error("a cancelled question confirmed")
 	}
 }
