@@ -369,9 +369,6 @@ func (c *Cluster) Close() error {
 	return errors.Join(errs...)
 }
 
-// Dir is the node's directory (its X-Road files, its lbagent's log).
-func (n *ClusterNode) Dir() string { return n.dir }
-
 // StartAgent starts the node's lbagent and waits until its /status answers.
 func (n *ClusterNode) StartAgent(ctx context.Context) error {
 	if n.proc != nil {
