@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -217,26 +218,58 @@ func (u *Upgrader) step(ctx context.Context, st *State, n lbadapters.Node, s Ste
 		}
 		return note, err
 	case KindSyncOnce:
-		// The daemon's own worker may hold the target's lock for a moment: a failed pass
-		// (exit 1) is tried again a few times.
-		var err error
-		for attempt := 1; attempt <= 5; attempt++ {
-			if err = u.run(ctx, n, s.Remote, nil); err == nil {
-				return "", nil
-			}
-			var ee *remote.ExitError
-			if !errors.As(err, &ee) || ee.Code != 1 {
-				return "", err
-			}
-			select {
-			case <-ctx.Done():
-				return "", ctx.Err()
-			case <-u.clock().After(time.Duration(attempt) * time.Second):
-			}
+		// Where the node's lbagent daemon runs the sync worker, it holds the target's lock
+		// for its own passes and "sync --once" says "another sync is running": then its
+		// next successful pass (after this step began, by the node's clock) is the pass.
+		since := u.clock().Now()
+		if as, err := u.Agent.Status(ctx, n); err == nil && !as.Time.IsZero() {
+			since = as.Time
 		}
-		return "", err
+		var out bytes.Buffer
+		err := u.run(ctx, n, s.Remote, &out)
+		var ee *remote.ExitError
+		if err == nil || !errors.As(err, &ee) || ee.Code != 1 || !strings.Contains(out.String(), "another sync is running") {
+			return "", err
+		}
+		fmt.Fprintf(u.Out, "%s | the node's lbagent is syncing: waiting for its next successful pass\n", n.Name)
+		return "pass by the node's lbagent", u.waitSyncPass(ctx, n, since)
 	}
 	return "", u.run(ctx, n, s.Remote, nil)
+}
+
+// waitSyncPass polls the node's agent until its sync worker reports a successful pass after
+// since (the agent's own clock).
+func (u *Upgrader) waitSyncPass(ctx context.Context, n lbadapters.Node, since time.Time) error {
+	c := u.clock()
+	timeout := orDefault(u.HealthTimeout, DefaultHealthTimeout)
+	deadline := c.Now().Add(timeout)
+	last := "no answer yet"
+	for {
+		s, err := u.Agent.Status(ctx, n)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case s.Components.Sync == nil:
+			last = "its lbagent runs no config sync"
+		case s.Components.Sync.Paused:
+			last = "config sync paused"
+		case s.Components.Sync.LastSuccess != nil && s.Components.Sync.LastSuccess.After(since):
+			return nil
+		default:
+			last = "no successful pass since " + since.Format(time.RFC3339)
+			if e := s.Components.Sync.LastError; e != "" {
+				last += ": " + e
+			}
+		}
+		if c.Now().After(deadline) {
+			return fmt.Errorf("%s: no successful config sync pass after %s (last: %s)", n.Name, timeout, last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.After(u.poll()):
+		}
+	}
 }
 
 // waitHealthy polls the node's agent until it reports the node healthy with an X-Road version
