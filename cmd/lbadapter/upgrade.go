@@ -237,13 +237,7 @@ func (c *cli) upgrade(cmd *cobra.Command, u *upgrade.Upgrader, o upgrade.Options
 		return nil
 	}
 	resumeCmd := resumeCommand(c.configPath, statePath)
-	var se *upgrade.StepError
-	switch {
-	case errors.As(runErr, &se):
-		fmt.Fprintf(c.stdout, "upgrade stopped: %v\n", runErr)
-	default:
-		fmt.Fprintf(c.stdout, "upgrade stopped: %v\n", runErr)
-	}
+	fmt.Fprintf(c.stdout, "upgrade stopped: %v\n", runErr)
 	printLeftovers(c.stdout, st)
 	fmt.Fprintf(c.stdout, "fix the cause, then continue with:\n  %s\n", resumeCmd)
 	return stoppedError{runErr}
