@@ -29,6 +29,14 @@ type AgentStatus struct {
 type AgentComponents struct {
 	Replication *ReplicationStatus `json:"replication,omitempty"`
 	Sync        *SyncStatus        `json:"sync,omitempty"`
+	Version     *VersionStatus     `json:"version,omitempty"`
+}
+
+// VersionStatus is components.version: lbagent's own version and the X-Road version it
+// sees on the node ("" when unknown).
+type VersionStatus struct {
+	LBAgent string `json:"lbagent"`
+	XRoad   string `json:"xroad"`
 }
 
 // ReplicationStatus is the secondary's serverconf replication watch (components.replication).

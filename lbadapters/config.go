@@ -43,6 +43,32 @@ type Config struct {
 	Path      string           // the file it was read from, for messages
 	Balancers []BalancerConfig // in file order, at least one
 	Nodes     []Node           // in file order
+	SSH       SSHConfig        // [ssh]: how lbadapter upgrade reaches the nodes
+}
+
+// Defaults of the [ssh] section.
+const (
+	DefaultSSHUser    = "root"
+	DefaultSSHPort    = 22
+	DefaultSSHLBAgent = "lbagent"
+	// DefaultDBLBAgent runs the db steps as the guide's "sudo -u postgres psql" does.
+	DefaultDBLBAgent = "sudo -u postgres lbagent"
+)
+
+// SSHConfig is the [ssh] section: how `lbadapter upgrade` logs in to the nodes. Host keys are
+// always checked against KnownHosts; the key comes from ssh-agent (SSH_AUTH_SOCK) and/or
+// Identity.
+type SSHConfig struct {
+	User       string // default root
+	Identity   string // private key file; "" = ssh-agent only
+	KnownHosts string // default ~/.ssh/known_hosts
+	Port       int    // default 22
+	// LBAgent is the command that runs lbagent on a node (default "lbagent"); a node's own
+	// lbagent key overrides it.
+	LBAgent string
+	// DBLBAgent runs lbagent's db steps (a superuser of the serverconf instance), default
+	// "sudo -u postgres lbagent"; a node's db-lbagent key overrides it.
+	DBLBAgent string
 }
 
 // Balancer types.
@@ -104,6 +130,40 @@ type Node struct {
 	// ID); default Address. TargetPort is its port there; 0 = the target group's port.
 	TargetID   string `json:"target_id"`
 	TargetPort int    `json:"target_port,omitempty"`
+	// SSH is where `lbadapter upgrade` logs in, "user@host:port" ([ssh] fills what is
+	// missing; the host defaults to Address). LBAgent overrides [ssh] lbagent for this node.
+	SSHUser   string `json:"-"`
+	SSHHost   string `json:"-"`
+	SSHPort   int    `json:"-"`
+	LBAgent   string `json:"-"`
+	DBLBAgent string `json:"-"`
+}
+
+// DBLBAgent is the command that runs lbagent's db steps on the node.
+func (c *Config) DBLBAgent(n Node) string {
+	if n.DBLBAgent != "" {
+		return n.DBLBAgent
+	}
+	return c.SSH.DBLBAgent
+}
+
+// SSHAddr is the node's SSH login: user, host:port and the lbagent command, with the [ssh]
+// section's defaults applied.
+func (c *Config) SSHAddr(n Node) (user, addr, lbagent string) {
+	user, host, port, lbagent := n.SSHUser, n.SSHHost, n.SSHPort, n.LBAgent
+	if user == "" {
+		user = c.SSH.User
+	}
+	if host == "" {
+		host = n.Address
+	}
+	if port == 0 {
+		port = c.SSH.Port
+	}
+	if lbagent == "" {
+		lbagent = c.SSH.LBAgent
+	}
+	return user, net.JoinHostPort(host, strconv.Itoa(port)), lbagent
 }
 
 // Balancer returns the balancer called name, or false.
@@ -168,7 +228,9 @@ func at(f *settings.File, s *settings.Section, err error) error {
 
 // build makes the cluster from a file that passed settings.ClusterSchema.
 func build(f *settings.File) (*Config, error) {
-	c := &Config{Path: f.Path}
+	c := &Config{Path: f.Path, SSH: SSHConfig{User: DefaultSSHUser,
+		Port: DefaultSSHPort, LBAgent: DefaultSSHLBAgent, DBLBAgent: DefaultDBLBAgent}}
+	sshSeen := false
 	var lines []*settings.Section // the nodes' sections
 	for _, s := range f.Sections {
 		name := s.Name
@@ -182,6 +244,14 @@ func build(f *settings.File) (*Config, error) {
 				return nil, at(f, s, fmt.Errorf("[%s]: balancer %q listed twice", name, b.Name))
 			}
 			c.Balancers = append(c.Balancers, b)
+		case name == "ssh":
+			if sshSeen {
+				return nil, at(f, s, errors.New("[ssh]: section listed twice"))
+			}
+			sshSeen = true
+			if err := parseSSH(s, &c.SSH); err != nil {
+				return nil, at(f, s, err)
+			}
 		case sectionOf(name, "node"):
 			n, err := parseNode(s)
 			if err != nil {
@@ -402,6 +472,17 @@ func parseNode(s *settings.Section) (Node, error) {
 			n.TargetID = v
 		case "target-port":
 			n.TargetPort, err = parsePort(v)
+		case "ssh":
+			n.SSHUser, n.SSHHost, n.SSHPort, err = parseSSHTarget(v)
+		case "lbagent", "db-lbagent":
+			if v == "" {
+				err = errors.New("want the command that runs lbagent on the node")
+			}
+			if k.Key == "lbagent" {
+				n.LBAgent = v
+			} else {
+				n.DBLBAgent = v
+			}
 		}
 		if err != nil {
 			return n, fmt.Errorf("%s %s = %q: %w", where, k.Key, v, err)
@@ -435,4 +516,66 @@ func parsePort(v string) (int, error) {
 		return 0, errors.New("want a port number 1-65535")
 	}
 	return p, nil
+}
+
+// parseSSH reads the [ssh] section into c (which holds the defaults).
+func parseSSH(s *settings.Section, c *SSHConfig) error {
+	for _, k := range s.Entries {
+		v := k.Value
+		var err error
+		switch k.Key {
+		case "user":
+			if v == "" || strings.ContainsAny(v, "@: \t") {
+				err = errors.New("want a login name")
+			}
+			c.User = v
+		case "identity":
+			if !filepath.IsAbs(v) {
+				err = errors.New("want an absolute path to a private key file")
+			}
+			c.Identity = v
+		case "known-hosts":
+			if !filepath.IsAbs(v) {
+				err = errors.New("want an absolute path to a known_hosts file")
+			}
+			c.KnownHosts = v
+		case "port":
+			c.Port, err = parsePort(v)
+		case "lbagent", "db-lbagent":
+			if v == "" {
+				err = errors.New("want the command that runs lbagent on the nodes")
+			}
+			if k.Key == "lbagent" {
+				c.LBAgent = v
+			} else {
+				c.DBLBAgent = v
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("[ssh] %s = %q: %w", k.Key, v, err)
+		}
+	}
+	return nil
+}
+
+// parseSSHTarget splits a node's ssh = [user@]host[:port].
+func parseSSHTarget(v string) (user, host string, port int, err error) {
+	bad := errors.New("want [user@]host[:port], e.g. root@ss1.example.org:22")
+	if at := strings.LastIndex(v, "@"); at >= 0 {
+		user, v = v[:at], v[at+1:]
+		if user == "" || strings.ContainsAny(user, "@: \t") {
+			return "", "", 0, bad
+		}
+	}
+	host = v
+	if h, p, splitErr := net.SplitHostPort(v); splitErr == nil {
+		if port, err = parsePort(p); err != nil {
+			return "", "", 0, bad
+		}
+		host = h
+	}
+	if host == "" || strings.ContainsAny(host, " /@[]\t") || strings.Contains(host, ":") && net.ParseIP(host) == nil {
+		return "", "", 0, bad
+	}
+	return user, host, port, nil
 }

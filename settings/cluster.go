@@ -33,6 +33,18 @@ var ClusterSchema = Schema{
 		{"agent-port", Port()},
 		{"target-id", Text()},
 		{"target-port", Port()},
+		// lbadapter upgrade: [user@]host[:port] and the commands that run lbagent
+		{"ssh", Text()},
+		{"lbagent", Text()},
+		{"db-lbagent", Text()},
+	}},
+	{Name: "ssh", Keys: []Key{
+		{"user", Text()},
+		{"identity", AbsPath()},
+		{"known-hosts", AbsPath()},
+		{"port", Port()},
+		{"lbagent", Text()},
+		{"db-lbagent", Text()},
 	}},
 }
 

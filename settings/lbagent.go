@@ -42,6 +42,7 @@ var LbagentSchema = Schema{
 		{"read-timeout", Duration(100*time.Millisecond, 10*time.Minute)},
 		{"idle-timeout", Duration(100*time.Millisecond, 10*time.Minute)},
 		{"status-token", minLen(16)},
+		{"xroad-version-file", AbsPath()},
 	}},
 	{Name: "agent-check", Keys: []Key{
 		{"listen", ListenOrOff()},

@@ -59,6 +59,10 @@ type ClusterOptions struct {
 	// nodes' message ports are then one port on every node, listed in the servers file that
 	// the upstream includes.
 	Nginx bool
+
+	// DB is the PostgreSQL server of the nodes' serverconf databases; default a new one,
+	// closed with the cluster (a given one is left running).
+	DB *Postgres
 }
 
 // Cluster is an X-Road cluster on loopback: per node a message-port stand-in, X-Road node
@@ -80,6 +84,8 @@ type Cluster struct {
 	NginxFrontend string // host:port of nginx's stream server
 	ServersFile   string // the upstream's servers file
 	MsgPort       int    // the nodes' common message port (with Nginx)
+
+	ownDB bool
 }
 
 // ClusterNode is one node of a Cluster.
@@ -160,14 +166,16 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (_ *Cluster, err err
 			return nil, err
 		}
 	}
-	c := &Cluster{Dir: dir, Backend: "xroad"}
+	c := &Cluster{Dir: dir, Backend: "xroad", ownDB: opts.DB == nil}
 	defer func() {
 		if err != nil {
 			_ = c.Close()
 		}
 	}()
-	if c.DB, err = StartPostgres(ctx, PostgresOptions{}); err != nil {
-		return nil, err
+	if c.DB = opts.DB; c.DB == nil {
+		if c.DB, err = StartPostgres(ctx, PostgresOptions{}); err != nil {
+			return nil, err
+		}
 	}
 	be := HABackend{Name: c.Backend, Options: []string{"option httpchk", "balance roundrobin"}}
 	sharedHealthPort := 0
@@ -366,7 +374,7 @@ func (c *Cluster) Close() error {
 	if c.Nginx != nil {
 		errs = append(errs, c.Nginx.Close())
 	}
-	if c.DB != nil {
+	if c.DB != nil && c.ownDB {
 		errs = append(errs, c.DB.Close())
 	}
 	errs = append(errs, os.RemoveAll(c.Dir))

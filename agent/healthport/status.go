@@ -50,6 +50,7 @@ var nonWord = regexp.MustCompile(`[^a-z0-9]+`)
 var publicKeys = map[string]bool{
 	"up": true, "streaming": true, "paused": true, "lag_bytes": true, "lag_seconds": true, "error": true,
 	"connected": true, "last_success": true, "age_seconds": true, "warning": true, "phase": true, "line": true,
+	"lbagent": true, "xroad": true, // components.version, read by lbadapter upgrade
 }
 
 // publicView keeps a component document's public fields.

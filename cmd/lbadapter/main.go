@@ -42,6 +42,7 @@ const exitCodesHelp = `Exit codes:
   4  the balancer has no such backend, server, target group or target
   5  timed out waiting for the drain or for UP
   6  enable refused: the node's agent is not healthy (use --force)
+  7  upgrade stopped (a failed step, Ctrl-C): continue with lbadapter upgrade --resume
   130 interrupted (the node stays in the state set so far)
 With several balancers, every failure is one line naming its balancer and the exit code is
 the highest of theirs.`
@@ -66,12 +67,13 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	c := &cli{stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "lbadapter",
-		Short: "Drain, enable and inspect the nodes of an X-Road cluster behind a load balancer",
+		Short: "Drain, enable, inspect and upgrade the nodes of an X-Road cluster behind a load balancer",
 		Long: `lbadapter drives the load balancers in front of a cluster of X-Road security servers
 (HAProxy through its runtime API, AWS ELBv2 target groups through the AWS API, nginx
 upstreams through servers files, nginx -t and a graceful reload) and reads each node's
 lbagent. Every command acts on every balancer of the cluster config; "watch" keeps nginx
-upstreams in line with the nodes' agents.
+upstreams in line with the nodes' agents; "upgrade" runs the guide's cluster upgrade
+(chapter 7) on every node over SSH, resumable (docs/upgrade.md).
 
 The cluster config file (INI) lists the nodes and the balancers; see docs/lbadapter.md and
 docs/aws.md, docs/nginx.md. AWS credentials and region come from the SDK's usual sources (AWS_PROFILE,
@@ -87,7 +89,7 @@ AWS_REGION, AWS_ACCESS_KEY_ID, shared config, SSO, instance roles).
 	root.PersistentFlags().StringVarP(&c.configPath, "config", "c", lbadapters.DefaultConfigPath,
 		"cluster config file (INI: [balancer \"NAME\"] sections and one [node \"NAME\"] per node)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd(), c.watchCmd(), c.checkConfigCmd(), clidoc.Command())
+	root.AddCommand(c.statusCmd(), c.drainCmd(), c.enableCmd(), c.watchCmd(), c.checkConfigCmd(), c.upgradeCmd(), clidoc.Command())
 	root.SetArgs(args)
 	return report(ctx, stderr, root.ExecuteContext(ctx))
 }
@@ -123,7 +125,10 @@ func (e usageError) Unwrap() error { return e.err }
 
 func exitCode(ctx context.Context, err error) int {
 	var ue usageError
+	var se stoppedError
 	switch {
+	case errors.As(err, &se):
+		return exitStopped
 	case ctx.Err() != nil:
 		return 130
 	case errors.As(err, &ue), errors.Is(err, lbadapters.ErrUnknownNode), isCobraUsage(err):

@@ -18,8 +18,8 @@ import (
 type componentBuilder func(a *agent.Agent, log zerologLogger) ([]*agent.Component, error)
 
 // componentBuilders lists the daemon's optional parts (replication watch, config sync,
-// agent-check and push), in the order their checks follow X-Road's.
-var componentBuilders = []componentBuilder{one(replicationWatch), one(configSync), agentCheckAndPush}
+// agent-check and push, versions), in the order their checks follow X-Road's.
+var componentBuilders = []componentBuilder{one(replicationWatch), one(configSync), agentCheckAndPush, one(versions)}
 
 // one adapts a builder of a single part.
 func one(b func(a *agent.Agent, log zerologLogger) (*agent.Component, error)) componentBuilder {

@@ -159,7 +159,71 @@ could not read were skipped (as rsync).`,
 	f.BoolVar(&cfg.PreserveSpecialBits, "preserve-special-bits", false, "keep setuid, setgid and sticky bits (dropped by default, as the guide's rsync as xroad)  [preserve-special-bits]")
 	f.BoolVar(&cfg.NumericOwners, "numeric-owners", false, "as root, keep owners by number (default: by the primary's user and group names)  [numeric-owners]")
 	logs.register(cmd)
-	cmd.AddCommand(newSyncServeCmd())
+	cmd.AddCommand(newSyncServeCmd(), newSyncPauseCmd("pause"), newSyncPauseCmd("resume"))
+	return cmd
+}
+
+// newSyncPauseCmd is "lbagent sync pause|resume": the guide's 7.2.1 "touch
+// /var/tmp/xroad/sync-disabled" and 7.2.3 "rm /var/tmp/xroad/sync-disabled", on the pause file
+// of the [sync] settings.
+func newSyncPauseCmd(verb string) *cobra.Command {
+	var xroadDir, pauseFile string
+	short := map[string]string{
+		"pause":  "Pause the config sync on this secondary: create the pause file (rolling upgrade, guide 7.2.1)",
+		"resume": "Resume the config sync on this secondary: remove the pause file (guide 7.2.3); then lbagent sync --once",
+	}[verb]
+	cmd := &cobra.Command{
+		Use:   verb,
+		Short: short,
+		Long: short + `.
+The pause file is [sync] pause-file of <xroad-dir>/conf.d/lbagent.ini or node.ini (default
+` + confsync.DefaultPauseFile + `). Running it twice is fine: it says what it found.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			file := pauseFile
+			if !cmd.Flags().Changed("pause-file") {
+				c, err := confsync.LoadConfig(xroadDir)
+				if err != nil {
+					return &exitError{code: syncExitConfig, err: err}
+				}
+				file = c.PauseFile
+			}
+			if file == "" {
+				return &exitError{code: syncExitConfig, err: errors.New("no pause file configured ([sync] pause-file is empty)")}
+			}
+			out := cmd.OutOrStdout()
+			if verb == "pause" {
+				_, err := os.Lstat(file)
+				switch {
+				case err == nil:
+					fmt.Fprintf(out, "config sync already paused (%s exists)\n", file)
+					return nil
+				case !errors.Is(err, os.ErrNotExist):
+					return err
+				}
+				f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|syscall.O_NOFOLLOW, 0o644)
+				if err != nil {
+					return fmt.Errorf("pause config sync: %w", err)
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "config sync paused (%s created)\n", file)
+				return nil
+			}
+			switch err := os.Remove(file); {
+			case errors.Is(err, os.ErrNotExist):
+				fmt.Fprintf(out, "config sync was not paused (no %s)\n", file)
+			case err != nil:
+				return fmt.Errorf("resume config sync: %w", err)
+			default:
+				fmt.Fprintf(out, "config sync resumed (%s removed)\n", file)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&xroadDir, "xroad-dir", "/etc/xroad", "X-Road configuration directory holding conf.d/lbagent.ini and conf.d/node.ini")
+	cmd.Flags().StringVar(&pauseFile, "pause-file", "", "the pause file (default: [sync] pause-file, "+confsync.DefaultPauseFile+")")
 	return cmd
 }
 

@@ -3,7 +3,9 @@
 // HAProxy (lbadapter status, drain, enable; maintenance seen through the agent-check port)
 // and in a target group of a local ELBv2-compatible endpoint (drain, enable, maintenance seen
 // by its health checks) and in an nginx stream upstream (drain across a graceful reload,
-// lbadapter watch), and keeps them running until Ctrl-C (or DEMO_SECONDS elapsed).
+// lbadapter watch), then a rolling upgrade with lbadapter upgrade under client traffic on a
+// cluster with real replication and config sync, and keeps them running until Ctrl-C (or
+// DEMO_SECONDS elapsed).
 // `make demo` runs it.
 package main
 
@@ -149,6 +151,9 @@ func demo(ctx context.Context) error {
 		defer cluster.Close()
 	}
 	if err != nil {
+		return err
+	}
+	if err := upgradeTour(ctx, bin, filepath.Join(filepath.Dir(bin), "lbadapter")); err != nil {
 		return err
 	}
 
