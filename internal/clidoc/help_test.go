@@ -138,7 +138,7 @@ func shellCode(l string) string {
 // an ellipsis ("more of the same") or the program's name again.
 func commandWords(s, program string) []string {
 	var words []string
-	for _, w := range strings.Fields(s) {
+	for _, w := range shellWords(s) {
 		if w == program || strings.HasPrefix(w, "#") || w == "…" || w == "..." ||
 			slices.Contains([]string{"&&", "||", "|", ";", ">", "<", ")", "2>&1"}, w) {
 			break
@@ -150,6 +150,38 @@ func commandWords(s, program string) []string {
 		if w != "" {
 			words = append(words, w)
 		}
+	}
+	return words
+}
+
+// shellWords splits s into words as a shell would for quoting: a '…' or "…" span is part of
+// one word, quotes removed ("--command 'apt-get -y install x'" is two words).
+func shellWords(s string) []string {
+	var words []string
+	var w strings.Builder
+	inWord := false
+	var quote rune
+	for _, r := range s {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			w.WriteRune(r)
+		case r == '\'' || r == '"':
+			quote, inWord = r, true
+		case r == ' ' || r == '\t':
+			if inWord {
+				words = append(words, w.String())
+				w.Reset()
+				inWord = false
+			}
+		default:
+			w.WriteRune(r)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, w.String())
 	}
 	return words
 }
@@ -310,5 +342,20 @@ func TestMentionsAndCheck(t *testing.T) {
 	}
 	if !slices.Equal(errs, wantErrs) {
 		t.Errorf("errors:\n%q\nwant\n%q", errs, wantErrs)
+	}
+}
+
+func TestShellWords(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want []string
+	}{
+		{"upgrade --command 'apt-get -y install x' --dry-run", []string{"upgrade", "--command", "apt-get -y install x", "--dry-run"}},
+		{`a "b c"d  e`, []string{"a", "b cd", "e"}},
+		{"a ''", []string{"a", ""}},
+	} {
+		if got := shellWords(tt.in); !slices.Equal(got, tt.want) {
+			t.Errorf("shellWords(%q) = %q; want %q", tt.in, got, tt.want)
+		}
 	}
 }
