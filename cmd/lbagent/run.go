@@ -226,10 +226,3 @@ func changedParts(old, new []partSetting) []string {
 	}
 	return out
 }
-
-func healthDesc(c agent.Config) string {
-	if c.Health.Port == 0 {
-		return "disabled"
-	}
-	return c.Health.Addr()
-}
