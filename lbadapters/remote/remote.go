@@ -5,7 +5,6 @@ package remote
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,8 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/xroad-lb/lbkit/internal/hostkeys"
 )
 
 // ErrHostKey is wrapped when the node's host key is unknown or differs from known_hosts.
@@ -186,44 +187,5 @@ func hostKeyCheck(file, addr string) (ssh.HostKeyCallback, []string, error) {
 		return fmt.Errorf("%s presented %s key %s, which %s does not list (verify it, then add it): %w",
 			hostname, key.Type(), fp, file, ErrHostKey)
 	}
-	return check, knownAlgorithms(cb, addr), nil
-}
-
-// knownAlgorithms asks the known_hosts callback about a throwaway key: the KeyError lists the
-// keys known for addr, whose types are the algorithms to negotiate.
-func knownAlgorithms(cb ssh.HostKeyCallback, addr string) []string {
-	_, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		return nil
-	}
-	probe, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		return nil
-	}
-	tcp := &net.TCPAddr{IP: net.IPv4zero}
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		if ip := net.ParseIP(h); ip != nil {
-			tcp.IP = ip
-		}
-	}
-	var ke *knownhosts.KeyError
-	if err := cb(addr, tcp, probe.PublicKey()); !errors.As(err, &ke) {
-		return nil
-	}
-	var out []string
-	seen := map[string]bool{}
-	for _, k := range ke.Want {
-		t := k.Key.Type()
-		algos := []string{t}
-		if t == ssh.KeyAlgoRSA {
-			algos = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, t}
-		}
-		for _, a := range algos {
-			if !seen[a] {
-				seen[a] = true
-				out = append(out, a)
-			}
-		}
-	}
-	return out
+	return check, hostkeys.Algorithms(cb, addr), nil
 }

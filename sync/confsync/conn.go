@@ -2,7 +2,6 @@ package confsync
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,8 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/xroad-lb/lbkit/internal/hostkeys"
 )
 
 // session is one SSH connection to the primary with its SFTP channel; the worker keeps it
@@ -153,7 +154,7 @@ func hostKeyChecker(file, addr string, acceptNew bool) (ssh.HostKeyCallback, []s
 	if err != nil {
 		return nil, nil, fmt.Errorf("known_hosts %s: %w", file, err)
 	}
-	algos := knownAlgorithms(cb, addr)
+	algos := hostkeys.Algorithms(cb, addr)
 	check := func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 		err := cb(hostname, remote, key)
 		var ke *knownhosts.KeyError
@@ -180,44 +181,4 @@ func hostKeyChecker(file, addr string, acceptNew bool) (ssh.HostKeyCallback, []s
 		return nil
 	}
 	return check, algos, nil
-}
-
-// knownAlgorithms asks the known_hosts callback about a throwaway key: the KeyError lists
-// the keys known for addr, whose types are the algorithms to negotiate.
-func knownAlgorithms(cb ssh.HostKeyCallback, addr string) []string {
-	_, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		return nil
-	}
-	probe, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		return nil
-	}
-	tcp := &net.TCPAddr{IP: net.IPv4zero}
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		if ip := net.ParseIP(h); ip != nil {
-			tcp.IP = ip
-		}
-	}
-	var ke *knownhosts.KeyError
-	if err := cb(addr, tcp, probe.PublicKey()); !errors.As(err, &ke) {
-		return nil
-	}
-	var out []string
-	seen := map[string]bool{}
-	add := func(a string) {
-		if !seen[a] {
-			seen[a] = true
-			out = append(out, a)
-		}
-	}
-	for _, k := range ke.Want {
-		t := k.Key.Type()
-		if t == ssh.KeyAlgoRSA {
-			add(ssh.KeyAlgoRSASHA512)
-			add(ssh.KeyAlgoRSASHA256)
-		}
-		add(t)
-	}
-	return out
 }
