@@ -53,9 +53,9 @@ type Postgres struct {
 	serverconf string // the serverconf user's password of the nodes that use this server
 }
 
-// serverconfPassword is the password of the serverconf user that WriteNode creates on this
+// ServerconfPassword is the password of the serverconf user that WriteNode creates on this
 // server: random, the same for every node that shares the server.
-func (p *Postgres) serverconfPassword() string {
+func (p *Postgres) ServerconfPassword() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.serverconf == "" {

@@ -94,7 +94,7 @@ func WriteNode(root string, o NodeOptions) (*Node, error) {
 	n := &Node{Root: root, XRoadDir: filepath.Join(root, "etc", "xroad"), OCSPDir: filepath.Join(root, "cache"),
 		DBPassword: o.DBPassword, opts: o, faults: map[Fault]bool{}}
 	if n.DBPassword == "" && o.DB != nil {
-		n.DBPassword = o.DB.serverconfPassword()
+		n.DBPassword = o.DB.ServerconfPassword()
 	}
 	if n.DBPassword == "" {
 		n.DBPassword = Secret()

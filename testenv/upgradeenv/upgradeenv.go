@@ -107,7 +107,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	if _, err := db.SetupPrimary(ctx, super, db.PrimaryOptions{CAFile: ca, CertFile: cert, KeyFile: key,
-		ListenAddresses: c.Primary.Host, Replicas: []string{"ss2", "ss3"}, ServerconfPassword: "serverconf-pw"}); err != nil {
+		ListenAddresses: c.Primary.Host, Replicas: []string{"ss2", "ss3"}, ServerconfPassword: c.Primary.ServerconfPassword()}); err != nil {
 		return nil, fmt.Errorf("setup primary: %w\n%s", err, c.Primary.Log(20))
 	}
 	tlsConn := super
