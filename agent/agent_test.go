@@ -43,7 +43,13 @@ func startAgent(t *testing.T, node *testenv.Node) *running {
 // startAgentOn is startAgent with the admin port on admin.
 func startAgentOn(t *testing.T, node *testenv.Node, admin string) *running {
 	t.Helper()
-	cfg, err := LoadConfig(Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: admin})
+	return startAgentWith(t, node, Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: admin})
+}
+
+// startAgentWith starts an agent for node with flags f; it is stopped at the test's end.
+func startAgentWith(t *testing.T, node *testenv.Node, f Flags) *running {
+	t.Helper()
+	cfg, err := LoadConfig(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,22 +494,8 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestConcurrentMaintenanceSwitchesKeepTheStateFileInStep(t *testing.T) {
 	node := testenv.NewNode(t, testenv.NodeOptions{})
 	state := t.TempDir() + "/maintenance"
-	cfg, err := LoadConfig(Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: "127.0.0.1:0",
-		MaintenanceStateFile: state})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(cfg, zerolog.New(io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	a := startAgentWith(t, node, Flags{XRoadDir: node.XRoadDir, OCSPCacheDir: node.OCSPDir, AdminListen: "127.0.0.1:0",
+		MaintenanceStateFile: state}).agent
 	client := &http.Client{Timeout: 10 * time.Second}
 	for round := 0; round < 5; round++ {
 		errs := make(chan error, 16)
