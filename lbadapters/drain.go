@@ -37,10 +37,16 @@ type InterruptedError struct {
 	Node string // the node, with " [balancer]" when the balancer has a name
 	Name string // the node alone
 	Last ServerState
-	Err  error // ctx.Err()
+	// Unseen: the balancer never answered (the ctx ended during the change or the first
+	// look), so Last is empty and the state is not known.
+	Unseen bool
+	Err    error // ctx.Err()
 }
 
 func (e *InterruptedError) Error() string {
+	if e.Unseen {
+		return fmt.Sprintf("%s %s: interrupted before the balancer answered; \"lbadapter status\" shows %s's state", e.Op, e.Node, e.Name)
+	}
 	s := fmt.Sprintf("%s %s: interrupted; %s ", e.Op, e.Node, e.Name)
 	if e.Op == "drain" {
 		s += "stays " + e.Last.Words()
@@ -148,6 +154,8 @@ func drain(ctx context.Context, b Named, n Node, w Wait) Outcome {
 	kept := false
 	if err := b.Drain(ctx, n); errors.Is(err, ErrKeptMaint) {
 		kept = true
+	} else if ctx.Err() != nil {
+		return Outcome{Balancer: b.Name, Err: &InterruptedError{Op: "drain", Node: label, Name: n.Name, Unseen: true, Err: ctx.Err()}}
 	} else if err != nil {
 		return Outcome{Balancer: b.Name, Err: fmt.Errorf("drain %s: %w", label, err)}
 	}
@@ -174,6 +182,9 @@ func Enable(ctx context.Context, b Balancer, n Node, w Wait) (ServerState, error
 
 func enable(ctx context.Context, b Named, n Node, w Wait) Outcome {
 	if err := b.Enable(ctx, n); err != nil {
+		if ctx.Err() != nil {
+			return Outcome{Balancer: b.Name, Err: &InterruptedError{Op: "enable", Node: nodeLabel(n, b.Name), Name: n.Name, Unseen: true, Err: ctx.Err()}}
+		}
 		return Outcome{Balancer: b.Name, Err: fmt.Errorf("enable %s: %w", nodeLabel(n, b.Name), err)}
 	}
 	s, err := wait(ctx, b, n, "enable", w, func(s ServerState) (bool, error) { return s.State == StateUp, nil })
@@ -205,11 +216,18 @@ func wait(ctx context.Context, b Named, n Node, op string, w Wait, done func(Ser
 		defer t.Stop()
 		deadline = t.Chan()
 	}
+	var last ServerState
+	seen := false
 	for {
 		s, err := b.State(ctx, n)
+		if err != nil && ctx.Err() != nil {
+			// Ctrl-C during a look at the balancer: the same interruption as between looks.
+			return last, &InterruptedError{Op: op, Node: label, Name: n.Name, Last: last, Unseen: !seen, Err: ctx.Err()}
+		}
 		if err != nil {
 			return s, fmt.Errorf("%s %s: %w", op, label, err)
 		}
+		last, seen = s, true
 		if w.Progress != nil {
 			w.Progress(Progress{Op: op, Node: n.Name, Balancer: b.Name, State: s, Elapsed: clock.Since(start)})
 		}

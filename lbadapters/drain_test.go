@@ -3,6 +3,7 @@ package lbadapters
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -19,12 +20,21 @@ type recorder struct {
 	states []ServerState
 	err    error // returned by Drain/Enable
 	polls  int
+	// onState, when set, runs on every State call with its number (0, 1, ...); an error it
+	// returns is State's error.
+	onState func(poll int) error
 }
 
 func (r *recorder) State(_ context.Context, n Node) (ServerState, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, "state "+n.Server)
+	if r.onState != nil {
+		if err := r.onState(r.polls); err != nil {
+			r.polls++
+			return ServerState{}, err
+		}
+	}
 	i := r.polls
 	if i >= len(r.states) {
 		i = len(r.states) - 1
@@ -187,6 +197,77 @@ func TestDrainCancelled(t *testing.T) {
 	_, err := Drain(ctx, b, node2, w)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v; want context.Canceled", err)
+	}
+}
+
+// TestDrainCancelledDuringALook: Ctrl-C while the balancer is being asked (HAProxy's
+// "show stat" read ends with the ctx) is the same interruption as Ctrl-C between looks: it
+// says the state last seen, not the read's "context canceled" (a CI run caught this race).
+func TestDrainCancelledDuringALook(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := &recorder{states: []ServerState{drained(1)}, onState: func(poll int) error {
+		if poll == 0 {
+			return nil
+		}
+		cancel()
+		return fmt.Errorf("haproxy: read answer to \"show stat\": %w", ctx.Err())
+	}}
+	clock := clockwork.NewFakeClock()
+	_, err := runAdvancing(t, clock, 1, time.Second, func() (ServerState, error) {
+		return Drain(ctx, b, node2, Wait{Poll: time.Second, Clock: clock})
+	})
+	var ie *InterruptedError
+	if !errors.As(err, &ie) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v; want an *InterruptedError matching context.Canceled", err)
+	}
+	if want := "drain node2: interrupted; node2 stays DRAIN, 1 session left"; err.Error() != want {
+		t.Errorf("error %q; want %q", err, want)
+	}
+}
+
+// TestDrainCancelledBeforeAnyLook: Ctrl-C before the balancer answered even once says so,
+// and points at status instead of guessing the state.
+func TestDrainCancelledBeforeAnyLook(t *testing.T) {
+	for _, op := range []string{"drain", "enable"} {
+		t.Run(op, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			b := &recorder{states: []ServerState{drained(1)}, onState: func(int) error {
+				cancel()
+				return fmt.Errorf("haproxy: read answer: %w", ctx.Err())
+			}}
+			var err error
+			if op == "drain" {
+				_, err = Drain(ctx, b, node2, Wait{Clock: clockwork.NewFakeClock()})
+			} else {
+				_, err = Enable(ctx, b, node2, Wait{Clock: clockwork.NewFakeClock()})
+			}
+			var ie *InterruptedError
+			if !errors.As(err, &ie) || !errors.Is(err, context.Canceled) {
+				t.Fatalf("got %v; want an *InterruptedError matching context.Canceled", err)
+			}
+			want := op + " node2: interrupted before the balancer answered; \"lbadapter status\" shows node2's state"
+			if err.Error() != want {
+				t.Errorf("error %q; want %q", err, want)
+			}
+		})
+	}
+}
+
+// TestDrainCancelledDuringTheChange: Ctrl-C while the balancer is being told to drain is an
+// interruption too.
+func TestDrainCancelledDuringTheChange(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	b := &recorder{err: fmt.Errorf("haproxy: write: %w", context.Canceled), states: []ServerState{drained(1)}}
+	_, err := Drain(ctx, b, node2, Wait{Clock: clockwork.NewFakeClock()})
+	var ie *InterruptedError
+	if !errors.As(err, &ie) {
+		t.Fatalf("got %v; want an *InterruptedError", err)
+	}
+	if want := "drain node2: interrupted before the balancer answered; \"lbadapter status\" shows node2's state"; err.Error() != want {
+		t.Errorf("error %q; want %q", err, want)
 	}
 }
 

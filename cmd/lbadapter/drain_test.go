@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,24 +109,56 @@ func TestDrainInterrupted(t *testing.T) {
 	e.open(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var out bytes.Buffer
+	errOut := &watchedWriter{want: "drain ss2: DRAIN, 1 session left", seen: make(chan struct{})}
 	go func() {
-		// The operator presses Ctrl-C once HAProxy shows the drain.
-		e.waitState(t, func(s lbadapters.ServerState) bool { return s.State == lbadapters.StateDrain }, "DRAIN")
+		// The operator presses Ctrl-C once drain has shown HAProxy's DRAIN (its first look).
+		select {
+		case <-errOut.seen:
+		case <-time.After(20 * time.Second):
+		}
 		cancel()
 	}()
-	code, out, errOut := e.lbadapter(ctx, "drain", "ss2", "--poll", "20ms")
+	code := runContext(ctx, []string{"-c", e.config, "drain", "ss2", "--poll", "20ms"}, &out, errOut)
+	stderr := errOut.String()
 	if code != 130 {
 		t.Errorf("exit %d; want 130", code)
 	}
-	if want := "lbadapter: drain ss2: interrupted; ss2 stays DRAIN, 1 session left\n"; !strings.HasSuffix(errOut, want) || strings.Contains(errOut, "context canceled") {
-		t.Errorf("stderr %q; want it to end with %q", errOut, want)
+	if want := "lbadapter: drain ss2: interrupted; ss2 stays DRAIN, 1 session left\n"; !strings.HasSuffix(stderr, want) || strings.Contains(stderr, "context canceled") {
+		t.Errorf("stderr %q; want it to end with %q", stderr, want)
 	}
-	if strings.Contains(errOut, "1 sessions") {
-		t.Errorf("progress says \"1 sessions\":\n%s", errOut)
+	if strings.Contains(stderr, "1 sessions") {
+		t.Errorf("progress says \"1 sessions\":\n%s", stderr)
 	}
-	if out != "" {
-		t.Errorf("stdout %q; want nothing", out)
+	if out.String() != "" {
+		t.Errorf("stdout %q; want nothing", out.String())
 	}
+}
+
+// watchedWriter collects what is written and closes seen once it contains want; it is safe
+// to write from the command while the test watches.
+type watchedWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *watchedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return n, err
+}
+
+func (w *watchedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 // TestStatusExplainsDrainAgent: HAProxy writes "DRAIN (agent)" for a drained server that has
