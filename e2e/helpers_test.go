@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,10 +18,9 @@ import (
 // buildLBAdapter builds ./cmd/lbadapter into dir.
 func buildLBAdapter(t *testing.T, dir string) string {
 	t.Helper()
-	bin := filepath.Join(dir, "lbadapter")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/lbadapter")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build lbadapter: %v\n%s", err, out)
+	bin, err := testenv.BuildCommand(context.Background(), dir, "lbadapter")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -105,16 +105,22 @@ type ClusterNode struct {
 
 // BuildLBAgent builds ./cmd/lbagent of this module into dir and returns the binary's path.
 func BuildLBAgent(ctx context.Context, dir string) (string, error) {
+	return BuildCommand(ctx, dir, "lbagent")
+}
+
+// BuildCommand builds ./cmd/NAME of this module (lbagent, lbadapter) into dir and returns
+// the binary's path.
+func BuildCommand(ctx context.Context, dir, name string) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == os.DevNull {
-		return "", fmt.Errorf("testenv: build lbagent: not inside the module (%v)", err)
+		return "", fmt.Errorf("testenv: build %s: not inside the module (%v)", name, err)
 	}
 	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(dir, "lbagent")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/lbagent")
+	bin := filepath.Join(dir, name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/"+name)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("testenv: go build ./cmd/lbagent: %w\n%s", err, b)
+		return "", fmt.Errorf("testenv: go build ./cmd/%s: %w\n%s", name, err, b)
 	}
 	return bin, nil
 }

@@ -23,6 +23,59 @@ import (
 // exitStopped: the upgrade stopped (a failed step, Ctrl-C) and can be resumed.
 const exitStopped = 7
 
+// upgradeStopSignals stop an upgrade after its current step: Ctrl-C, SIGTERM and SIGHUP (the
+// operator's terminal or SSH session closed; its default would end the process mid-step).
+var upgradeStopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
+// stopOnSignals closes stop at the first of upgradeStopSignals (the upgrade stops after the
+// current step) and calls abort at a second one (the current step is aborted). It ends with
+// ctx or when the returned func is called.
+func (c *cli) stopOnSignals(ctx context.Context, stop chan<- struct{}, abort func()) (release func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, upgradeStopSignals...)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var sig os.Signal
+		select {
+		case sig = <-sigs:
+		case <-ctx.Done():
+			return
+		}
+		by := ""
+		if sig != os.Interrupt {
+			by = " by " + signalName(sig)
+		}
+		fmt.Fprintf(c.stdout, "interrupted%s: stopping after the current step (Ctrl-C again to abort it now)\n", by)
+		close(stop)
+		select {
+		case <-sigs:
+			fmt.Fprintln(c.stdout, "interrupted again: aborting the current step")
+			abort()
+		case <-ctx.Done():
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		signal.Stop(sigs)
+	}
+}
+
+// signalName is "SIGHUP" for syscall.SIGHUP.
+func signalName(sig os.Signal) string {
+	if s, ok := sig.(syscall.Signal); ok {
+		switch s {
+		case syscall.SIGHUP:
+			return "SIGHUP"
+		case syscall.SIGTERM:
+			return "SIGTERM"
+		}
+	}
+	return sig.String()
+}
+
 func (c *cli) upgradeCmd() *cobra.Command {
 	var (
 		o                                          upgrade.Options
@@ -62,7 +115,8 @@ After every step the state file (--state, default ` + upgrade.DefaultStatePath +
 A failed step stops the run: its node stays drained (no traffic to a half-upgraded node), the
 next node is not touched, and the exact command to continue is printed; --resume reruns the
 failed step and goes on. Ctrl-C stops at the next safe point (after the current step) the same
-way; a second Ctrl-C aborts the current step. While an upgrade is unfinished, a new one is
+way, and so do SIGTERM and SIGHUP (the terminal or SSH session closed); a second Ctrl-C
+aborts the current step. While an upgrade is unfinished, a new one is
 refused: --resume it, or --abandon it (forgets the state; the nodes stay as they are, the
 command lists what is still drained or paused).
 
@@ -205,27 +259,9 @@ func (c *cli) upgrade(cmd *cobra.Command, u *upgrade.Upgrader, o upgrade.Options
 			st.Started.Format(time.RFC3339), i+1, len(st.Steps), st.Steps[i].Node, st.Steps[i].Kind)
 	}
 
-	// Ctrl-C (or SIGTERM): stop after the current step; a second one aborts it.
 	stop := make(chan struct{})
 	u.Stop = stop
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		select {
-		case <-sigs:
-		case <-ctx.Done():
-			return
-		}
-		fmt.Fprintln(c.stdout, "interrupted: stopping after the current step (Ctrl-C again to abort it now)")
-		close(stop)
-		select {
-		case <-sigs:
-			fmt.Fprintln(c.stdout, "interrupted again: aborting the current step")
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	defer c.stopOnSignals(ctx, stop, cancel)()
 
 	start := time.Now()
 	runErr := u.Run(ctx, st)

@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/xroad-lb/lbkit/internal/sighup"
 	"github.com/xroad-lb/lbkit/lbadapters/nginxadapter"
 	"github.com/xroad-lb/lbkit/nginx/watch"
 )
@@ -41,7 +42,11 @@ nginx is reloaded gracefully: at most once per interval and nginx, only on a cha
 change is logged with the agent's words. Balancers of other types are left alone.
 
 --once polls once, applies each agent's answer at once (fall and rise count as 1) and exits:
-0 when every servers file could be kept, 1 otherwise.`,
+0 when every servers file could be kept, 1 otherwise.
+
+watch reads the cluster config and its flags only at start: SIGHUP is logged and ignored;
+restart it (systemctl restart lbadapter-watch) to apply a change. SIGTERM or Ctrl-C stops
+it with exit 0.`,
 		Example: "  lbadapter watch\n  lbadapter watch --interval 2s --fall 3 --rise 2\n  lbadapter watch --once",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -109,6 +114,7 @@ change is logged with the agent's words. Balancers of other types are left alone
 			}
 			log.Info().Strs("balancers", names).Int("nodes", len(cfg.Nodes)).Stringer("interval", interval).
 				Int("fall", fall).Int("rise", rise).Str("config", c.configPath).Msg("watching")
+			defer sighup.Ignore(cmd.Context(), log, watchHUPMessage)()
 			return w.Run(cmd.Context())
 		},
 	}
@@ -120,3 +126,6 @@ change is logged with the agent's words. Balancers of other types are left alone
 	cmd.Flags().StringVar(&logFormat, "log-format", "console", "log format: console (one line per change) or json")
 	return cmd
 }
+
+// watchHUPMessage is logged for a SIGHUP to watch, which keeps running.
+const watchHUPMessage = "SIGHUP ignored: lbadapter watch reads the cluster config only at start; apply changes with systemctl restart lbadapter-watch"

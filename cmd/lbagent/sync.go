@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xroad-lb/lbkit/internal/sighup"
 	"github.com/xroad-lb/lbkit/internal/units"
 	"github.com/xroad-lb/lbkit/sync/confsync"
 )
@@ -112,7 +113,7 @@ could not read were skipped (as rsync).`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if !once {
-				defer logSIGHUP(ctx, log, syncHUPMessage)()
+				defer sighup.Ignore(ctx, log, syncHUPMessage)()
 				log.Info().Str("primary", file.Primary).Str("target", file.Target).Stringer("interval", file.Interval).Msg("config sync started")
 				return w.Run(ctx)
 			}
