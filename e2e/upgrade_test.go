@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	gosync "sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,9 +20,9 @@ import (
 )
 
 // TestUpgrade runs lbadapter upgrade on a real 3-node cluster (see upgradeCluster) with
-// client traffic through HAProxy and nginx for the whole test: a dry run that changes
-// nothing, a rolling upgrade, a failing upgrade command and its --resume, Ctrl-C and
-// --resume. No client connection may fail.
+// client traffic through HAProxy and nginx: a dry run that changes nothing, a rolling
+// upgrade, a failing upgrade command and its --resume, Ctrl-C and --resume (no client
+// connection may fail in any of them), then an offline upgrade without traffic.
 func TestUpgrade(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL, HAProxy, nginx, sshd and lbagents")
@@ -31,13 +32,15 @@ func TestUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	// The rolling upgrades run under traffic; the offline one (last) takes every node out.
+	stopTraffic := gosync.OnceFunc(func() {
 		ok, failed := traffic.Stop()
-		t.Logf("traffic during the whole test: %d connections, %d failed", ok+failed, failed)
+		t.Logf("traffic during the rolling upgrades: %d connections, %d failed", ok+failed, failed)
 		if failed != 0 || ok == 0 {
 			t.Errorf("traffic: %d ok, %d failed; want 0 failed: %v", ok, failed, traffic.Errors())
 		}
-	}()
+	})
+	defer stopTraffic()
 	state := filepath.Join(t.TempDir(), "upgrade-state.json")
 
 	t.Run("dry run changes nothing", func(t *testing.T) {
@@ -72,7 +75,7 @@ func TestUpgrade(t *testing.T) {
 		}
 		t.Logf("lbadapter upgrade (3 nodes) took %s:\n%s", took, r.stdout)
 		u.waitSteady(t, "7.5.0-1")
-		u.checkOutput(t, r.stdout, "7.4.0-1", "7.5.0-1")
+		u.checkOutput(t, r.stdout, 24, "7.4.0-1", "7.5.0-1")
 		if ok, failed := traffic.Counts(); failed != 0 || ok-okBefore < 50 {
 			t.Errorf("traffic during the upgrade: %d ok, %d failed; want many ok, 0 failed: %v", ok-okBefore, failed, traffic.Errors())
 		}
@@ -218,9 +221,54 @@ func TestUpgrade(t *testing.T) {
 			t.Fatalf("resume: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 		u.waitSteady(t, "7.7.0-1")
-		u.checkOutput(t, r.stdout, "7.6.0-1", "7.7.0-1")
+		u.checkOutput(t, r.stdout, 24, "7.6.0-1", "7.7.0-1")
 		if r := u.runAdapter(t, u.upgradeArgs(state, "--resume")...); r.code != 0 || !strings.Contains(r.stdout, "nothing to resume") {
 			t.Errorf("second resume: exit %d %s", r.code, r.stdout)
+		}
+	})
+
+	// --offline (the guide's 7.1): every node out at once, the primary, the changes reach
+	// the secondaries, the secondaries, every node back. No traffic: nothing can serve it.
+	t.Run("offline upgrade", func(t *testing.T) {
+		stopTraffic()
+		u.setNext(t, "7.8.0-1")
+		r := u.runAdapter(t, u.upgradeArgs(state, "--command", u.Command, "--offline", "--yes")...)
+		if r.code != 0 {
+			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		t.Logf("lbadapter upgrade --offline (3 nodes):\n%s", r.stdout)
+		// 7.1's order: all three drained before the primary's upgrade, the secondaries
+		// caught up and synced before theirs, all enabled at the end.
+		var order []string
+		for _, m := range regexp.MustCompile(`(?m)^\[ ?\d+/16\] (ss\d) +(\S+) +done in `).FindAllStringSubmatch(r.stdout, -1) {
+			order = append(order, m[1]+" "+m[2])
+		}
+		want := []string{"ss1 drain", "ss2 drain", "ss3 drain", "ss1 upgrade", "ss1 wait-healthy",
+			"ss2 wait-caught-up", "ss2 sync-once", "ss2 upgrade", "ss2 wait-healthy",
+			"ss3 wait-caught-up", "ss3 sync-once", "ss3 upgrade", "ss3 wait-healthy",
+			"ss1 enable", "ss2 enable", "ss3 enable"}
+		if strings.Join(order, ", ") != strings.Join(want, ", ") {
+			t.Errorf("steps done:\n  %s\nwant\n  %s", strings.Join(order, ", "), strings.Join(want, ", "))
+		}
+		if !strings.Contains(r.stdout, "offline") {
+			t.Errorf("the plan does not say offline:\n%s", r.stdout)
+		}
+		u.waitSteady(t, "7.8.0-1")
+		u.checkOutput(t, r.stdout, 16, "7.7.0-1", "7.8.0-1")
+		u.checkSyncFlows(t)
+		// Serving again through both balancers.
+		after, err := testenv.StartTraffic([]string{u.Frontend, u.NginxFrontend}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		poll(t, "traffic after the offline upgrade", 15*time.Second, func() error {
+			if ok, failed := after.Counts(); ok+failed < 20 {
+				return fmt.Errorf("%d connections so far", ok+failed)
+			}
+			return nil
+		})
+		if ok, failed := after.Stop(); failed != 0 || ok == 0 {
+			t.Errorf("traffic after the offline upgrade: %d ok, %d failed: %v", ok, failed, after.Errors())
 		}
 	})
 }
@@ -253,9 +301,9 @@ func (u *upgradeCluster) snapshot(t *testing.T) string {
 
 // checkOutput: one line per step with its duration, streamed output with the node prefix,
 // the final table with every node from → to, drain time, downtime.
-func (u *upgradeCluster) checkOutput(t *testing.T, out, from, to string) {
+func (u *upgradeCluster) checkOutput(t *testing.T, out string, total int, from, to string) {
 	t.Helper()
-	steps := regexp.MustCompile(`(?m)^\[ ?\d+/24\] (ss\d) +(\S+) +done in [0-9.]+(ms|s)`).FindAllStringSubmatch(out, -1)
+	steps := regexp.MustCompile(fmt.Sprintf(`(?m)^\[ ?\d+/%d\] (ss\d) +(\S+) +done in [0-9.]+(ms|s)`, total)).FindAllStringSubmatch(out, -1)
 	if len(steps) == 0 {
 		t.Errorf("no step lines:\n%s", out)
 	}
