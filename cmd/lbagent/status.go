@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xroad-lb/lbkit/agent/healthport"
+	"github.com/xroad-lb/lbkit/internal/units"
 	"github.com/xroad-lb/lbkit/lbadapters"
 )
 
@@ -99,6 +100,29 @@ func fetchStatus(admin string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 }
 
+// replicationText is the replication line: "caught up", "3.0MB behind, last replayed
+// transaction 4m2s ago", "paused, 1.5kB behind", with ", not streaming" when the standby has
+// no WAL receiver; sizes and ages in lag-limit's units, as lbagent db status.
+func replicationText(r *lbadapters.ReplicationStatus) string {
+	if r.Error != "" {
+		return "? (" + r.Error + ")"
+	}
+	lag := "caught up"
+	if r.LagBytes > 0 {
+		lag = units.Bytes(r.LagBytes) + " behind"
+		if r.LagSeconds >= 1 {
+			lag += ", last replayed transaction " + units.Seconds(r.LagSeconds) + " ago"
+		}
+	}
+	if r.Paused {
+		lag = "paused, " + lag
+	}
+	if !r.Streaming {
+		lag += ", not streaming"
+	}
+	return lag
+}
+
 func printNodeStatus(w io.Writer, d statusDoc) {
 	verdict := string(d.State)
 	if d.Output != "" && verdict != lbadapters.AgentHealthy {
@@ -108,16 +132,7 @@ func printNodeStatus(w io.Writer, d statusDoc) {
 	fmt.Fprintf(w, "role         %s\n", d.Role)
 	fmt.Fprintf(w, "maintenance  %s\n", onOff(d.Maintenance))
 	if r := d.Components.Replication; r != nil {
-		lag := fmt.Sprintf("%d bytes behind, last replayed %.0fs ago", r.LagBytes, r.LagSeconds)
-		switch {
-		case r.Error != "":
-			lag = "? (" + r.Error + ")"
-		case r.Paused:
-			lag = "paused"
-		case !r.Streaming:
-			lag += ", not streaming"
-		}
-		fmt.Fprintf(w, "replication  %s\n", lag)
+		fmt.Fprintf(w, "replication  %s\n", replicationText(r))
 	}
 	if s := d.Components.Sync; s != nil {
 		age := "never synced"

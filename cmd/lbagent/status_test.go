@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xroad-lb/lbkit/lbadapters"
 	"github.com/xroad-lb/lbkit/testenv"
 )
 
@@ -101,5 +102,28 @@ func TestStatusExitCodes(t *testing.T) {
 	}
 	if code, out := capture(t, "status", "-o", "yaml"); code != 1 || !strings.Contains(out, `-o "yaml"`) {
 		t.Errorf("-o yaml: exit %d, %q; want a usage error", code, out)
+	}
+}
+
+// TestStatusReplicationLine: the lag in lag-limit's units, as lbagent db status and lbadapter
+// status print it (it was "3145728 bytes behind, last replayed 242s ago").
+func TestStatusReplicationLine(t *testing.T) {
+	for _, tt := range []struct {
+		r    lbadapters.ReplicationStatus
+		want string
+	}{
+		{lbadapters.ReplicationStatus{Up: true, Streaming: true}, "caught up"},
+		{lbadapters.ReplicationStatus{Up: true, Streaming: true, LagBytes: 3 << 20, LagSeconds: 242}, "3.0MB behind, last replayed transaction 4m2s ago"},
+		{lbadapters.ReplicationStatus{Up: true, Streaming: true, LagBytes: 1536, LagSeconds: 0.4}, "1.5kB behind"},
+		{lbadapters.ReplicationStatus{Up: true, Streaming: true, Paused: true, LagBytes: 1536}, "paused, 1.5kB behind"},
+		{lbadapters.ReplicationStatus{Up: true, Streaming: true, Paused: true}, "paused, caught up"},
+		{lbadapters.ReplicationStatus{Up: true, LagBytes: 100}, "100B behind, not streaming"},
+		{lbadapters.ReplicationStatus{Error: "connection refused"}, "? (connection refused)"},
+	} {
+		var b strings.Builder
+		printNodeStatus(&b, statusDoc{Components: lbadapters.AgentComponents{Replication: &tt.r}})
+		if want := "replication  " + tt.want + "\n"; !strings.Contains(b.String(), want) {
+			t.Errorf("%+v: printed\n%s\nwant a line %q", tt.r, b.String(), want)
+		}
 	}
 }

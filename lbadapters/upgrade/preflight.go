@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xroad-lb/lbkit/internal/units"
 	"github.com/xroad-lb/lbkit/lbadapters"
 )
 
@@ -92,7 +93,7 @@ func (u *Upgrader) clusterProblems(ctx context.Context) (map[string]string, []st
 		case rep.Paused:
 			p = append(p, fmt.Sprintf("%s: serverconf replay is paused (an unfinished upgrade? lbadapter upgrade --resume, or lbagent db resume on the node)", n))
 		case rep.LagBytes > 0:
-			p = append(p, fmt.Sprintf("%s: serverconf replication %d bytes behind", n, rep.LagBytes))
+			p = append(p, fmt.Sprintf("%s: serverconf replication %s behind", n, units.Bytes(rep.LagBytes)))
 		}
 		switch sy := a.Components.Sync; {
 		case sy == nil:
