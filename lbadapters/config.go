@@ -221,10 +221,32 @@ func ParseFile(path string, data []byte) (*Config, error) {
 	return c, nil
 }
 
-// at places an error about section s at its header line.
+// at places an error about section s: at the line of the key it is about (a *keyError),
+// else at the section's header line.
 func at(f *settings.File, s *settings.Section, err error) error {
-	return &settings.Error{Path: f.Path, Line: s.Line, Msg: err.Error()}
+	line := s.Line
+	var ke *keyError
+	if errors.As(err, &ke) {
+		for _, e := range s.Entries {
+			if e.Key == ke.key {
+				line = e.Line
+			}
+		}
+	}
+	return &settings.Error{Path: f.Path, Line: line, Msg: err.Error()}
 }
+
+// keyError is an error about one key's value; at places it at that key's line.
+type keyError struct {
+	key string
+	err error
+}
+
+func (e *keyError) Error() string { return e.err.Error() }
+func (e *keyError) Unwrap() error { return e.err }
+
+// onKey marks err as being about key (see at).
+func onKey(key string, err error) error { return &keyError{key: key, err: err} }
 
 // build makes the cluster from a file that passed settings.ClusterSchema.
 func build(f *settings.File) (*Config, error) {
@@ -273,7 +295,7 @@ func build(f *settings.File) (*Config, error) {
 			return nil, at(f, lines[i], fmt.Errorf("[node %q]: node listed twice", n.Name))
 		}
 		if servers[n.Server] {
-			return nil, at(f, lines[i], fmt.Errorf("[node %q]: server %q used by two nodes", n.Name, n.Server))
+			return nil, at(f, lines[i], onKey("server", fmt.Errorf("[node %q]: server %q used by two nodes", n.Name, n.Server)))
 		}
 		names[n.Name], servers[n.Server] = true, true
 	}
@@ -282,7 +304,7 @@ func build(f *settings.File) (*Config, error) {
 		for i, n := range c.Nodes {
 			t := n.TargetID + ":" + strconv.Itoa(n.TargetPort)
 			if targets[t] {
-				return nil, at(f, lines[i], fmt.Errorf("[node %q]: target %s used by two nodes (see target-id, target-port)", n.Name, n.TargetID))
+				return nil, at(f, lines[i], onKey("target-id", fmt.Errorf("[node %q]: target %s used by two nodes (see target-id, target-port)", n.Name, n.TargetID)))
 			}
 			targets[t] = true
 		}
@@ -352,13 +374,13 @@ func parseBalancer(s *settings.Section) (BalancerConfig, error) {
 		case "port":
 			p, err := parsePort(v)
 			if err != nil {
-				return b, fmt.Errorf("%s port = %q: %w", where, v, err)
+				return b, onKey("port", fmt.Errorf("%s port = %q: %w", where, v, err))
 			}
 			b.Port = p
 		case "timeout":
 			d, err := settings.ParseDuration(v)
 			if err != nil || d <= 0 {
-				return b, fmt.Errorf("%s timeout = %q: want a positive duration like 5s", where, v)
+				return b, onKey("timeout", fmt.Errorf("%s timeout = %q: want a positive duration like 5s", where, v))
 			}
 			b.CallTimeout = d
 		}
@@ -371,11 +393,11 @@ func parseBalancer(s *settings.Section) (BalancerConfig, error) {
 	case b.Type == "":
 		return b, fmt.Errorf("%s: missing key type (haproxy, aws or nginx)", where)
 	case !ok:
-		return b, fmt.Errorf("%s type = %q: unsupported (supported: haproxy, aws, nginx)", where, b.Type)
+		return b, onKey("type", fmt.Errorf("%s type = %q: unsupported (supported: haproxy, aws, nginx)", where, b.Type))
 	}
 	for _, k := range seen {
 		if !slices.Contains(keys, k) {
-			return b, fmt.Errorf("%s: key %q does not apply to type %s (its keys: %s)", where, k, b.Type, strings.Join(keys, ", "))
+			return b, onKey(k, fmt.Errorf("%s: key %q does not apply to type %s (its keys: %s)", where, k, b.Type, strings.Join(keys, ", ")))
 		}
 	}
 	switch b.Type {
@@ -399,11 +421,11 @@ func parseBalancer(s *settings.Section) (BalancerConfig, error) {
 				return b, fmt.Errorf("%s: type nginx needs %s (e.g. %s)", where, k.key, k.eg)
 			}
 			if !filepath.IsAbs(k.v) {
-				return b, fmt.Errorf("%s %s = %q: want an absolute path", where, k.key, k.v)
+				return b, onKey(k.key, fmt.Errorf("%s %s = %q: want an absolute path", where, k.key, k.v))
 			}
 		}
 		if b.PIDFile != "" && !filepath.IsAbs(b.PIDFile) {
-			return b, fmt.Errorf("%s pid-file = %q: want an absolute path", where, b.PIDFile)
+			return b, onKey("pid-file", fmt.Errorf("%s pid-file = %q: want an absolute path", where, b.PIDFile))
 		}
 		if b.Port == 0 {
 			return b, fmt.Errorf("%s: type nginx needs port (the nodes' port in the upstream, e.g. 5500)", where)
@@ -416,12 +438,12 @@ func parseBalancer(s *settings.Section) (BalancerConfig, error) {
 			return b, fmt.Errorf("%s: type aws needs target-group-arn (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID)", where)
 		}
 		if _, err := ParseTargetGroupARN(b.TargetGroupARN); err != nil {
-			return b, fmt.Errorf("%s target-group-arn = %q: %w", where, b.TargetGroupARN, err)
+			return b, onKey("target-group-arn", fmt.Errorf("%s target-group-arn = %q: %w", where, b.TargetGroupARN, err))
 		}
 		if b.Endpoint != "" {
 			u, err := url.Parse(b.Endpoint)
 			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				return b, fmt.Errorf("%s endpoint = %q: want a URL like https://elasticloadbalancing.eu-west-1.amazonaws.com", where, b.Endpoint)
+				return b, onKey("endpoint", fmt.Errorf("%s endpoint = %q: want a URL like https://elasticloadbalancing.eu-west-1.amazonaws.com", where, b.Endpoint))
 			}
 		}
 	}
@@ -485,14 +507,14 @@ func parseNode(s *settings.Section) (Node, error) {
 			}
 		}
 		if err != nil {
-			return n, fmt.Errorf("%s %s = %q: %w", where, k.Key, v, err)
+			return n, onKey(k.Key, fmt.Errorf("%s %s = %q: %w", where, k.Key, v, err))
 		}
 	}
 	if n.Address == "" {
 		return n, fmt.Errorf("%s: missing key address", where)
 	}
 	if strings.ContainsAny(n.Address, " /:") && net.ParseIP(n.Address) == nil {
-		return n, fmt.Errorf("%s address = %q: want a host name or IP address without port", where, n.Address)
+		return n, onKey("address", fmt.Errorf("%s address = %q: want a host name or IP address without port", where, n.Address))
 	}
 	if n.TargetID == "" {
 		n.TargetID = n.Address
@@ -502,10 +524,10 @@ func parseNode(s *settings.Section) (Node, error) {
 	case "":
 		return n, fmt.Errorf("%s: missing key role (primary, secondary or standalone)", where)
 	default:
-		return n, fmt.Errorf("%s role = %q: want primary, secondary or standalone", where, n.Role)
+		return n, onKey("role", fmt.Errorf("%s role = %q: want primary, secondary or standalone", where, n.Role))
 	}
 	if n.Server == "" || strings.ContainsAny(n.Server, " /") {
-		return n, fmt.Errorf("%s server = %q: want a HAProxy server name", where, n.Server)
+		return n, onKey("server", fmt.Errorf("%s server = %q: want a HAProxy server name", where, n.Server))
 	}
 	return n, nil
 }
@@ -552,7 +574,7 @@ func parseSSH(s *settings.Section, c *SSHConfig) error {
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("[ssh] %s = %q: %w", k.Key, v, err)
+			return onKey(k.Key, fmt.Errorf("[ssh] %s = %q: %w", k.Key, v, err))
 		}
 	}
 	return nil
