@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -378,14 +377,14 @@ func pidOf(t *testing.T, file string) string {
 // bg is an lbadapter running in the background.
 type bg struct {
 	cmd            *exec.Cmd
-	stdout, stderr *lockedBuffer
+	stdout, stderr *testenv.Output
 	done           chan struct{}
 	code           int
 }
 
 func startLBAdapter(t *testing.T, ctx context.Context, bin string, args ...string) *bg {
 	t.Helper()
-	b := &bg{cmd: exec.CommandContext(ctx, bin, args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	b := &bg{cmd: exec.CommandContext(ctx, bin, args...), stdout: &testenv.Output{}, stderr: &testenv.Output{}, done: make(chan struct{})}
 	b.cmd.Stdout, b.cmd.Stderr = b.stdout, b.stderr
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -457,22 +456,4 @@ func (b *bg) stop(t *testing.T) {
 		_ = b.cmd.Process.Kill()
 		<-b.done
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe to read while a program writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

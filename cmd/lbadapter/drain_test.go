@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -110,14 +109,15 @@ func TestDrainInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out bytes.Buffer
-	errOut := &watchedWriter{want: "drain ss2: DRAIN, 1 session left", seen: make(chan struct{})}
+	errOut := &testenv.Output{}
 	go func() {
 		// The operator presses Ctrl-C once drain has shown HAProxy's DRAIN (its first look).
-		select {
-		case <-errOut.seen:
-		case <-time.After(20 * time.Second):
+		defer cancel()
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if strings.Contains(errOut.String(), "drain ss2: DRAIN, 1 session left") {
+				return
+			}
 		}
-		cancel()
 	}()
 	code := runContext(ctx, []string{"-c", e.config, "drain", "ss2", "--poll", "20ms"}, &out, errOut)
 	stderr := errOut.String()
@@ -133,32 +133,6 @@ func TestDrainInterrupted(t *testing.T) {
 	if out.String() != "" {
 		t.Errorf("stdout %q; want nothing", out.String())
 	}
-}
-
-// watchedWriter collects what is written and closes seen once it contains want; it is safe
-// to write from the command while the test watches.
-type watchedWriter struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	want string
-	seen chan struct{}
-	once sync.Once
-}
-
-func (w *watchedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n, err := w.buf.Write(p)
-	if strings.Contains(w.buf.String(), w.want) {
-		w.once.Do(func() { close(w.seen) })
-	}
-	return n, err
-}
-
-func (w *watchedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
 }
 
 // TestStatusExplainsDrainAgent: HAProxy writes "DRAIN (agent)" for a drained server that has

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,27 +14,9 @@ import (
 	"github.com/xroad-lb/lbkit/testenv"
 )
 
-// procOutput is a running lbadapter's stderr, safe to read while it writes.
-type procOutput struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (p *procOutput) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.buf.Write(b)
-}
-
-func (p *procOutput) String() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.buf.String()
-}
-
 // waitFor waits until out has want after the first from bytes and returns where it ends;
 // exited ends the wait early (the test's -timeout bounds it otherwise).
-func waitFor(t *testing.T, out *procOutput, exited <-chan struct{}, from int, want string) int {
+func waitFor(t *testing.T, out *testenv.Output, exited <-chan struct{}, from int, want string) int {
 	t.Helper()
 	for {
 		s := out.String()
@@ -75,7 +55,7 @@ func TestWatchLogsAndIgnoresSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "watch", "--config", config, "--interval", "50ms")
-	out := &procOutput{}
+	out := &testenv.Output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -107,7 +87,7 @@ func TestWatchLogsAndIgnoresSIGHUP(t *testing.T) {
 // middle of a step. It now stops after the current step like Ctrl-C, and a second signal
 // aborts the step. (Were SIGHUP not caught, it would end this test binary.)
 func TestUpgradeStopsAtSIGHUP(t *testing.T) {
-	var out procOutput
+	var out testenv.Output
 	c := &cli{stdout: &out, stderr: &out}
 	stop := make(chan struct{})
 	aborted := make(chan struct{})

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -63,11 +61,10 @@ func (n *notifySocket) next(exited <-chan struct{}, log func() string) string {
 type agentProc struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
-	mu     sync.Mutex
-	out    bytes.Buffer
+	out    testenv.Output
 }
 
-func (p *agentProc) log() string { p.mu.Lock(); defer p.mu.Unlock(); return p.out.String() }
+func (p *agentProc) log() string { return p.out.String() }
 
 // startLBAgent runs bin for node n with the admin port on admin; it is stopped at cleanup.
 func startLBAgent(t *testing.T, bin string, n *testenv.Node, admin string, env ...string) *agentProc {
@@ -80,24 +77,11 @@ func startProc(t *testing.T, cmd *exec.Cmd, env ...string) *agentProc {
 	t.Helper()
 	p := &agentProc{exited: make(chan struct{}), cmd: cmd}
 	p.cmd.Env = append(os.Environ(), env...)
-	pr, pw := io.Pipe()
-	p.cmd.Stdout, p.cmd.Stderr = pw, pw
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			k, err := pr.Read(buf)
-			p.mu.Lock()
-			p.out.Write(buf[:k])
-			p.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = p.cmd.Wait(); pw.Close(); close(p.exited) }()
+	go func() { _ = p.cmd.Wait(); close(p.exited) }()
 	t.Cleanup(p.stop)
 	return p
 }
