@@ -23,8 +23,8 @@ import (
 const (
 	statusHealthy     = 0
 	statusFailing     = 1
-	statusMaintenance = 2
 	statusNotRunning  = 3
+	statusMaintenance = 4 // not 2: that is every command's usage error
 )
 
 // statusDoc is the admin port's /status with the components lbagent status shows.
@@ -46,12 +46,13 @@ time since the last config sync. -o json prints the /status document itself.
 Exit codes:
   0  healthy (warnings, e.g. a secondary's sync, included)
   1  a check fails: the balancer is told 500
-  2  maintenance mode: the balancer is told 503
-  3  the agent is not running (the admin port does not answer with a status document)`,
+  2  bad usage (flags, arguments)
+  3  the agent is not running (the admin port does not answer with a status document)
+  4  maintenance mode: the balancer is told 503`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
-				return fmt.Errorf("-o %q: want table or json", output)
+				return usageError(fmt.Errorf("-o %q: want table or json", output))
 			}
 			body, err := fetchStatus(admin)
 			if err != nil {

@@ -13,8 +13,8 @@ import (
 )
 
 // TestStatusExitCodes runs lbagent status against a real agent on a node with a real
-// serverconf database: 0 healthy, 2 in maintenance (table and -o json), 1 when a check
-// fails, 3 once the agent is stopped.
+// serverconf database: 0 healthy, 4 in maintenance (table and -o json), 1 when a check
+// fails, 3 once the agent is stopped, 2 for bad usage.
 func TestStatusExitCodes(t *testing.T) {
 	ctx := context.Background()
 	bin, err := testenv.BuildLBAgent(ctx, t.TempDir())
@@ -73,8 +73,8 @@ func TestStatusExitCodes(t *testing.T) {
 		t.Errorf("maintenance status: exit %d, %q; want 0 and \"maintenance mode: on\"", code, out)
 	}
 	code, out := capture(t, "status", "--admin", admin)
-	if code != 2 || !strings.Contains(out, "maintenance  on") {
-		t.Errorf("in maintenance: exit %d; want 2 and 'maintenance  on':\n%s", code, out)
+	if code != 4 || !strings.Contains(out, "maintenance  on") {
+		t.Errorf("in maintenance: exit %d; want 4 and 'maintenance  on':\n%s", code, out)
 	}
 	code, out = capture(t, "status", "--admin", admin, "-o", "json")
 	jsonPart := out[:strings.LastIndex(out, "}")+1]
@@ -82,8 +82,8 @@ func TestStatusExitCodes(t *testing.T) {
 		State       string `json:"state"`
 		Maintenance bool   `json:"maintenance"`
 	}
-	if err := json.Unmarshal([]byte(jsonPart), &doc); code != 2 || err != nil || doc.State != "maintenance" || !doc.Maintenance {
-		t.Errorf("-o json in maintenance: exit %d, %+v, %v; want 2 and the document:\n%s", code, doc, err, out)
+	if err := json.Unmarshal([]byte(jsonPart), &doc); code != 4 || err != nil || doc.State != "maintenance" || !doc.Maintenance {
+		t.Errorf("-o json in maintenance: exit %d, %+v, %v; want 4 and the document:\n%s", code, doc, err, out)
 	}
 	adminGet(t, admin, "/maintenance?targetState=false")
 
@@ -100,8 +100,8 @@ func TestStatusExitCodes(t *testing.T) {
 	if code != 3 || !strings.Contains(out, "not running") {
 		t.Errorf("agent stopped: exit %d; want 3 and 'not running':\n%s", code, out)
 	}
-	if code, out := capture(t, "status", "-o", "yaml"); code != 1 || !strings.Contains(out, `-o "yaml"`) {
-		t.Errorf("-o yaml: exit %d, %q; want a usage error", code, out)
+	if code, out := capture(t, "status", "-o", "yaml"); code != 2 || !strings.Contains(out, `-o "yaml"`) {
+		t.Errorf("-o yaml: exit %d, %q; want 2, a usage error", code, out)
 	}
 }
 
