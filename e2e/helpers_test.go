@@ -37,8 +37,15 @@ func runLBAdapter(ctx context.Context, bin string, args ...string) result {
 
 // runLBAdapterEnv runs lbadapter with env added to the test's environment.
 func runLBAdapterEnv(ctx context.Context, env []string, bin string, args ...string) result {
+	return runLBAdapterWith(ctx, env, "", bin, args...)
+}
+
+// runLBAdapterWith runs lbadapter with env added to the test's environment and stdin as its
+// input (an operator's answers).
+func runLBAdapterWith(ctx context.Context, env []string, stdin, bin string, args ...string) result {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -70,7 +70,13 @@ func (u *upgradeCluster) upgradeArgs(state string, args ...string) []string {
 // runAdapter runs lbadapter (10 min bound: a whole upgrade on a loaded machine).
 func (u *upgradeCluster) runAdapter(t *testing.T, args ...string) result {
 	t.Helper()
+	return u.runAdapterAnswering(t, "", args...)
+}
+
+// runAdapterAnswering runs lbadapter with answers on its stdin.
+func (u *upgradeCluster) runAdapterAnswering(t *testing.T, answers string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	return runLBAdapter(ctx, u.adapter, args...)
+	return runLBAdapterWith(ctx, nil, answers, u.adapter, args...)
 }

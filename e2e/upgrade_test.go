@@ -65,13 +65,32 @@ func TestUpgrade(t *testing.T) {
 		}
 	})
 
+	t.Run("without --yes, answered no, changes nothing", func(t *testing.T) {
+		before := u.snapshot(t)
+		r := u.runAdapterAnswering(t, "n\n", u.upgradeArgs(state, "--command", u.Command)...)
+		if r.code != 1 || !strings.Contains(r.stdout, "Run these 24 steps? [y/N] ") ||
+			!strings.Contains(r.stderr, "not confirmed: nothing was changed (--yes skips the question)") {
+			t.Errorf("exit %d; want 1 after the question and \"not confirmed\"\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if _, err := os.Stat(state); !os.IsNotExist(err) {
+			t.Errorf("state file after a no: %v", err)
+		}
+		if after := u.snapshot(t); after != before {
+			t.Errorf("answering no changed the cluster:\nbefore %s\nafter  %s", before, after)
+		}
+	})
+
 	t.Run("rolling upgrade under traffic", func(t *testing.T) {
 		okBefore, _ := traffic.Counts()
 		start := time.Now()
-		r := u.runAdapter(t, u.upgradeArgs(state, "--command", u.Command, "--yes")...)
+		// The operator answers the one question (the other runs pass --yes).
+		r := u.runAdapterAnswering(t, "y\n", u.upgradeArgs(state, "--command", u.Command)...)
 		took := time.Since(start)
 		if r.code != 0 {
 			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stdout, "Run these 24 steps? [y/N] ") {
+			t.Errorf("no question before the first step:\n%s", r.stdout)
 		}
 		t.Logf("lbadapter upgrade (3 nodes) took %s:\n%s", took, r.stdout)
 		u.waitSteady(t, "7.5.0-1")
