@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
@@ -54,7 +56,7 @@ var errStoppedServing = errors.New("stopped serving")
 type Agent struct {
 	cfg        Config
 	log        zerolog.Logger
-	now        func() time.Time
+	clock      clockwork.Clock
 	store      *verdict.Store
 	specs      []check.Spec   // X-Road's checks, then the components', with lbagent.ini's timings
 	ownTiming  []check.Timing // each check's timing as its component set it (0 = lbagent.ini's)
@@ -79,13 +81,13 @@ func New(cfg Config, log zerolog.Logger) (*Agent, error) {
 	if cfg.Redactor == nil {
 		cfg.Redactor = &redact.Redactor{}
 	}
-	a := &Agent{cfg: cfg, log: log, now: time.Now}
+	a := &Agent{cfg: cfg, log: log, clock: clockwork.NewRealClock()}
 	// One cap over the health and agent-check ports; the balancers get the reserved part.
-	a.limiter = connlimit.New(cfg.Limits(), func(ip netip.Addr) bool {
+	a.limiter = connlimit.NewWithClock(cfg.Limits(), func(ip netip.Addr) bool {
 		return agentcheck.InPrefixes(cfg.Balancers, ip)
-	})
+	}, a.clock)
 	a.limiter.OnAcceptError = func(err error) { a.httpLogger().Printf("accept: %v", err) }
-	a.store = verdict.NewStore(string(cfg.Role), nil)
+	a.store = verdict.NewStoreWithClock(string(cfg.Role), nil, a.clock)
 	a.addChecks(a.xroadChecks())
 	if err := a.restoreMaintenance(); err != nil {
 		return nil, err
@@ -155,15 +157,13 @@ func (a *Agent) xroadChecks() []check.Spec {
 	return specs
 }
 
-func (a *Agent) clock() time.Time { return a.now() }
-
 // Limiter is the connection cap shared by the public ports (the agent-check port joins it).
 func (a *Agent) Limiter() *connlimit.Limiter { return a.limiter }
 
 // httpLogger is the rate-limited logger of the HTTP servers' error lines.
 func (a *Agent) httpLogger() *ratelog.Logger {
 	a.httpLogOnce.Do(func() {
-		a.httpLog = ratelog.New(a.log.With().Str("component", "http").Logger(), 0, nil)
+		a.httpLog = ratelog.New(a.log.With().Str("component", "http").Logger(), 0, a.clock)
 	})
 	return a.httpLog
 }
@@ -205,7 +205,7 @@ func (a *Agent) Listen() error {
 	c := a.cfg
 	a.health = healthport.New(a.store, healthport.Options{Components: status, LBLine: lbLine, Gatherer: reg,
 		Limiter: a.limiter, Logger: a.httpLogger(), ReadTimeout: c.ReadTimeout, IdleTimeout: c.IdleTimeout,
-		Redactor: c.Redactor, StatusToken: c.StatusToken})
+		Redactor: c.Redactor, StatusToken: c.StatusToken, Clock: a.clock})
 	if err := reg.Register(healthport.NewCollector(a.store, a.health)); err != nil {
 		return err
 	}

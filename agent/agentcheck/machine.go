@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/xroad-lb/lbkit/agent/verdict"
 	"github.com/xroad-lb/lbkit/haproxy"
 )
@@ -36,7 +38,7 @@ type machine struct {
 	weight   func() int
 	readyFor time.Duration
 	st       *State // the state file, shared with push
-	now      func() time.Time
+	clock    clockwork.Clock
 
 	mu     sync.Mutex
 	phase  phase
@@ -141,7 +143,7 @@ func (m *machine) line(v *verdict.Verdict, peer string) (line []byte, ready bool
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.advance(v, m.now())
+	m.advance(v, m.clock.Now())
 	if peer != "" {
 		switch m.phase {
 		case announced:

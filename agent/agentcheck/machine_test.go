@@ -10,18 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/xroad-lb/lbkit/agent/check"
 	"github.com/xroad-lb/lbkit/agent/verdict"
 )
 
-// fakeClock is a settable clock.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time          { return c.t }
-func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
-
-func newStore(clock *fakeClock) *verdict.Store {
-	return verdict.NewStoreWithClock("secondary", []check.Spec{{Name: "Global conf validity"}}, clock.now)
+func newStore(clock clockwork.Clock) *verdict.Store {
+	return verdict.NewStoreWithClock("secondary", []check.Spec{{Name: "Global conf validity"}}, clock)
 }
 
 func pass(s *verdict.Store) {
@@ -39,16 +35,16 @@ const (
 
 func TestLineStateMachine(t *testing.T) {
 	type step struct {
-		do        func(s *verdict.Store, c *fakeClock) // nil: nothing
+		do        func(s *verdict.Store, c *clockwork.FakeClock) // nil: nothing
 		peer      string
 		wantLine  string
 		wantPhase string // after the step
 	}
-	healthy := func(s *verdict.Store, _ *fakeClock) { s.SetMaintenance(false); pass(s) }
-	maint := func(s *verdict.Store, _ *fakeClock) { pass(s); s.SetMaintenance(true) }
-	unmaint := func(s *verdict.Store, _ *fakeClock) { s.SetMaintenance(false) }
-	wait := func(d time.Duration) func(*verdict.Store, *fakeClock) {
-		return func(_ *verdict.Store, c *fakeClock) { c.advance(d) }
+	healthy := func(s *verdict.Store, _ *clockwork.FakeClock) { s.SetMaintenance(false); pass(s) }
+	maint := func(s *verdict.Store, _ *clockwork.FakeClock) { pass(s); s.SetMaintenance(true) }
+	unmaint := func(s *verdict.Store, _ *clockwork.FakeClock) { s.SetMaintenance(false) }
+	wait := func(d time.Duration) func(*verdict.Store, *clockwork.FakeClock) {
+		return func(_ *verdict.Store, c *clockwork.FakeClock) { c.Advance(d) }
 	}
 	tests := []struct {
 		name  string
@@ -61,7 +57,7 @@ func TestLineStateMachine(t *testing.T) {
 			{wait(time.Hour), peerA, "up\n", "idle"},
 		}},
 		{"failure text", Config{}, []step{
-			{func(s *verdict.Store, _ *fakeClock) { fail(s, "Global configuration is expired") }, peerA,
+			{func(s *verdict.Store, _ *clockwork.FakeClock) { fail(s, "Global configuration is expired") }, peerA,
 				"down #Global configuration is expired\n", "idle"},
 		}},
 		{"A told drain gets ready once, B never told drain never gets ready", Config{Weight: 50}, []step{
@@ -94,7 +90,10 @@ func TestLineStateMachine(t *testing.T) {
 		{"maint word, failure while lifting gets ready", Config{MaintenanceWord: "maint"}, []step{
 			{healthy, peerA, "up\n", "idle"},
 			{maint, peerA, "maint\n", "announced"},
-			{func(s *verdict.Store, _ *fakeClock) { s.SetMaintenance(false); fail(s, "ServerConf is not available") },
+			{func(s *verdict.Store, _ *clockwork.FakeClock) {
+				s.SetMaintenance(false)
+				fail(s, "ServerConf is not available")
+			},
 				peerA, "down ready #ServerConf is not available\n", "idle"},
 			{nil, peerA, "down #ServerConf is not available\n", "idle"},
 		}},
@@ -118,9 +117,9 @@ func TestLineStateMachine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+			clock := clockwork.NewFakeClockAt(time.Unix(1_700_000_000, 0))
 			store := newStore(clock)
-			s, err := NewWithClock(tt.cfg, store, func(err error) { t.Error(err) }, clock.now)
+			s, err := NewWithClock(tt.cfg, store, func(err error) { t.Error(err) }, clock)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,10 +147,10 @@ func lineFor(s *Server, peer string) string {
 }
 
 func TestStatusShowsOwedPeers(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clock := clockwork.NewFakeClockAt(time.Unix(1_700_000_000, 0))
 	store := newStore(clock)
 	pass(store)
-	s, err := NewWithClock(Config{}, store, func(err error) { t.Error(err) }, clock.now)
+	s, err := NewWithClock(Config{}, store, func(err error) { t.Error(err) }, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,11 +178,11 @@ func readState(t *testing.T, path string) string {
 
 // restart starts a new server on the same state file, as after a restart of the daemon:
 // maintenance mode is gone (it is in memory), the announcement is not.
-func restart(t *testing.T, cfg Config, clock *fakeClock) *Server {
+func restart(t *testing.T, cfg Config, clock *clockwork.FakeClock) *Server {
 	t.Helper()
 	store := newStore(clock)
 	pass(store)
-	s, err := NewWithClock(cfg, store, func(err error) { t.Error(err) }, clock.now)
+	s, err := NewWithClock(cfg, store, func(err error) { t.Error(err) }, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,14 +190,14 @@ func restart(t *testing.T, cfg Config, clock *fakeClock) *Server {
 }
 
 func TestStateFileLiftsOwnDrainAfterRestart(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clock := clockwork.NewFakeClockAt(time.Unix(1_700_000_000, 0))
 	path := filepath.Join(t.TempDir(), "agentcheck.state")
 	cfg := Config{StateFile: path}
 
 	store := newStore(clock)
 	pass(store)
 	store.SetMaintenance(true)
-	s, err := NewWithClock(cfg, store, func(err error) { t.Error(err) }, clock.now)
+	s, err := NewWithClock(cfg, store, func(err error) { t.Error(err) }, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +250,7 @@ func TestStateFileLiftsOwnDrainAfterRestart(t *testing.T) {
 }
 
 func TestStateFileWithoutPeersFallsBackToReadyFor(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clock := clockwork.NewFakeClockAt(time.Unix(1_700_000_000, 0))
 	path := filepath.Join(t.TempDir(), "agentcheck.state")
 	if err := os.WriteFile(path, []byte("drain\n"), 0o600); err != nil { // an older lbagent's file
 		t.Fatal(err)
@@ -266,7 +265,7 @@ func TestStateFileWithoutPeersFallsBackToReadyFor(t *testing.T) {
 	if got := readState(t, path); got != "drain\n" {
 		t.Fatalf("state file got %q; want it unchanged", got)
 	}
-	clock.advance(20 * time.Second)
+	clock.Advance(20 * time.Second)
 	if got := string(s.Line(peerB)); got != "up\n" || s.Phase() != "idle" {
 		t.Fatalf("after ReadyFor got %q, %s; want up, idle", got, s.Phase())
 	}
@@ -281,8 +280,8 @@ func TestBadStateFile(t *testing.T) {
 		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		clock := &fakeClock{t: time.Unix(0, 0)}
-		_, err := NewWithClock(Config{StateFile: path}, newStore(clock), nil, clock.now)
+		clock := clockwork.NewFakeClockAt(time.Unix(0, 0))
+		_, err := NewWithClock(Config{StateFile: path}, newStore(clock), nil, clock)
 		if err == nil || !strings.Contains(err.Error(), path) {
 			t.Errorf("%q: got %v; want an error naming the state file", content, err)
 		}
@@ -293,11 +292,11 @@ func TestBadStateFile(t *testing.T) {
 // announcement nor given "ready"; and the "ready" owed on the agent-check port is not taken
 // by /lb from the same address.
 func TestBalancerListAndChannels(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clock := clockwork.NewFakeClockAt(time.Unix(1_700_000_000, 0))
 	store := newStore(clock)
 	pass(store)
 	cfg := Config{Balancers: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")}}
-	s, err := NewWithClock(cfg, store, func(err error) { t.Error(err) }, clock.now)
+	s, err := NewWithClock(cfg, store, func(err error) { t.Error(err) }, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,10 +324,10 @@ func TestBalancerListAndChannels(t *testing.T) {
 // TestOwedSetIsBounded: a flood of peers during maintenance cannot grow the owed set; past
 // maxOwed the machine owes "ready" to any peer until ReadyFor has passed.
 func TestOwedSetIsBounded(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clock := clockwork.NewFakeClockAt(time.Unix(1_700_000_000, 0))
 	store := newStore(clock)
 	pass(store)
-	s, err := NewWithClock(Config{}, store, func(err error) { t.Error(err) }, clock.now)
+	s, err := NewWithClock(Config{}, store, func(err error) { t.Error(err) }, clock)
 	if err != nil {
 		t.Fatal(err)
 	}

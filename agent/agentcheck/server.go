@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/xroad-lb/lbkit/agent/connlimit"
 	"github.com/xroad-lb/lbkit/agent/verdict"
 )
@@ -41,21 +43,21 @@ func (s *Server) SetLimiter(lim *connlimit.Limiter) { s.limiter = lim }
 // New builds a server for cfg (see LoadConfig). onError, when not nil, receives errors that do
 // not stop the server (a state file that cannot be written, a failed accept); it must not block.
 func New(cfg Config, store *verdict.Store, onError func(error)) (*Server, error) {
-	return NewWithClock(cfg, store, onError, time.Now)
+	return NewWithClock(cfg, store, onError, clockwork.NewRealClock())
 }
 
 // NewWithClock is New with an injected clock, for tests.
-func NewWithClock(cfg Config, store *verdict.Store, onError func(error), now func() time.Time) (*Server, error) {
+func NewWithClock(cfg Config, store *verdict.Store, onError func(error), clock clockwork.Clock) (*Server, error) {
 	st, err := OpenState(cfg.StateFile)
 	if err != nil {
 		return nil, err
 	}
-	return NewWithState(cfg, st, store, onError, now)
+	return NewWithState(cfg, st, store, onError, clock)
 }
 
 // NewWithState is NewWithClock with the state file already open (OpenState): the daemon
 // opens it once and shares it with push, so each keeps its part of the one file.
-func NewWithState(cfg Config, st *State, store *verdict.Store, onError func(error), now func() time.Time) (*Server, error) {
+func NewWithState(cfg Config, st *State, store *verdict.Store, onError func(error), clock clockwork.Clock) (*Server, error) {
 	if cfg.MaintenanceWord == "" {
 		cfg.MaintenanceWord = "drain"
 	}
@@ -69,10 +71,10 @@ func NewWithState(cfg Config, st *State, store *verdict.Store, onError func(erro
 		onError = func(error) {}
 	}
 	s := &Server{cfg: cfg, store: store, onError: onError}
-	s.m = &machine{word: cfg.MaintenanceWord, readyFor: cfg.ReadyFor, st: st, now: now}
+	s.m = &machine{word: cfg.MaintenanceWord, readyFor: cfg.ReadyFor, st: st, clock: clock}
 	switch {
 	case cfg.Dynamic.Source != "":
-		w, err := NewDynamicWeight(cfg.Dynamic)
+		w, err := NewDynamicWeightWithClock(cfg.Dynamic, clock)
 		if err != nil {
 			return nil, err
 		}

@@ -7,16 +7,18 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // TestServerOwesReadyPerPeer runs the TCP server on loopback and asks from two source
 // addresses: only the peer told drain hears "ready", and only until it has closed the
 // connection after reading it (HAProxy closes once it has the line).
 func TestServerOwesReadyPerPeer(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clock := clockwork.NewFakeClockAt(time.Unix(1_700_000_000, 0))
 	store := newStore(clock)
 	pass(store)
-	s, err := NewWithClock(Config{}, store, func(err error) { t.Error(err) }, clock.now)
+	s, err := NewWithClock(Config{}, store, func(err error) { t.Error(err) }, clock)
 	if err != nil {
 		t.Fatal(err)
 	}

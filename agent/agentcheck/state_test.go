@@ -6,12 +6,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // TestStateSharedWithPush: the agent-check and push keep their parts of the one state file;
 // neither the agent-check going idle nor push lifting its drain removes the other's part.
 func TestStateSharedWithPush(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clock := clockwork.NewFakeClockAt(time.Unix(1_700_000_000, 0))
 	path := filepath.Join(t.TempDir(), "agentcheck.state")
 	st, err := OpenState(path)
 	if err != nil {
@@ -20,7 +22,7 @@ func TestStateSharedWithPush(t *testing.T) {
 	store := newStore(clock)
 	pass(store)
 	store.SetMaintenance(true)
-	s, err := NewWithState(Config{StateFile: path}, st, store, func(err error) { t.Error(err) }, clock.now)
+	s, err := NewWithState(Config{StateFile: path}, st, store, func(err error) { t.Error(err) }, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +43,7 @@ func TestStateSharedWithPush(t *testing.T) {
 		t.Errorf("pushed after restart got %q; want drain", got)
 	}
 	store.SetMaintenance(false)
-	s2, err := NewWithState(Config{StateFile: path}, st2, store, func(err error) { t.Error(err) }, clock.now)
+	s2, err := NewWithState(Config{StateFile: path}, st2, store, func(err error) { t.Error(err) }, clock)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // Sources of the dynamic weight.
@@ -79,6 +81,7 @@ func (d DynamicConfig) validate() error {
 // DynamicWeight samples the node's load and keeps the current weight.
 type DynamicWeight struct {
 	cfg    DynamicConfig
+	clock  clockwork.Clock
 	sample func() (float64, error)
 	cur    atomic.Int32
 	errs   atomic.Int64 // failed samples, for /status
@@ -86,11 +89,16 @@ type DynamicWeight struct {
 
 // NewDynamicWeight validates cfg; the weight starts at 100 until Run samples.
 func NewDynamicWeight(cfg DynamicConfig) (*DynamicWeight, error) {
+	return NewDynamicWeightWithClock(cfg, clockwork.NewRealClock())
+}
+
+// NewDynamicWeightWithClock is NewDynamicWeight with an injected clock (Run's ticker), for tests.
+func NewDynamicWeightWithClock(cfg DynamicConfig, clock clockwork.Clock) (*DynamicWeight, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("agent-check dynamic weight: %w", err)
 	}
-	d := &DynamicWeight{cfg: cfg}
+	d := &DynamicWeight{cfg: cfg, clock: clock}
 	d.cur.Store(100)
 	if cfg.Source == SourceLoad {
 		d.sample = func() (float64, error) { return loadPerCPU(cfg.ProcDir) }
@@ -105,7 +113,7 @@ func (d *DynamicWeight) Weight() int { return int(d.cur.Load()) }
 
 // Run samples every Interval until ctx ends. A failed sample keeps the last weight.
 func (d *DynamicWeight) Run(ctx context.Context) {
-	t := time.NewTicker(d.cfg.Interval)
+	t := d.clock.NewTicker(d.cfg.Interval)
 	defer t.Stop()
 	for {
 		if v, err := d.sample(); err == nil {
@@ -116,7 +124,7 @@ func (d *DynamicWeight) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.Chan():
 		}
 	}
 }

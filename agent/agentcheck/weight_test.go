@@ -1,9 +1,14 @@
 package agentcheck
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 func TestDynamicWeightHysteresis(t *testing.T) {
@@ -75,5 +80,48 @@ func TestEstablishedOnAndLoad(t *testing.T) {
 	}
 	if _, err := establishedOn(t.TempDir(), 5500); err == nil {
 		t.Error("establishedOn without /proc/net/tcp: got nil error")
+	}
+}
+
+// TestDynamicWeightRunTicks: Run samples once at start and then once per Interval of its
+// clock, never before, and publishes each sample's weight.
+func TestDynamicWeightRunTicks(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Unix(1_700_000_000, 0))
+	d, err := NewDynamicWeightWithClock(DynamicConfig{Source: SourceConnections, Low: 100, High: 1000, Interval: 5 * time.Second}, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each sample reports the weight published so far (that of the samples before it).
+	seen := make(chan int, 10)
+	values := []float64{5000, 0, 5000}
+	var n atomic.Int32
+	d.sample = func() (float64, error) {
+		seen <- d.Weight()
+		return values[int(n.Add(1)-1)%len(values)], nil
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	if got := <-seen; got != 100 { // the first sample, at once
+		t.Errorf("weight before any sample: got %d; want 100", got)
+	}
+	if err := clock.BlockUntilContext(ctx, 1); err != nil { // Run's ticker
+		t.Fatal(err)
+	}
+	clock.Advance(5*time.Second - time.Nanosecond)
+	select {
+	case <-seen:
+		t.Fatal("sampled again before the interval passed")
+	default:
+	}
+	clock.Advance(time.Nanosecond)
+	if got := <-seen; got != 10 {
+		t.Errorf("weight after the first sample (5000): got %d; want 10", got)
+	}
+	clock.Advance(5 * time.Second)
+	if got := <-seen; got != 100 {
+		t.Errorf("weight after the second sample (0): got %d; want 100", got)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/xroad-lb/lbkit/internal/backoff"
 )
 
@@ -98,6 +100,7 @@ type Limiter struct {
 	limits   Limits
 	priority func(netip.Addr) bool
 	rate     *rate // nil: no rate limit
+	clock    clockwork.Clock
 
 	mu    sync.Mutex
 	open  int
@@ -113,17 +116,18 @@ type Limiter struct {
 // New returns a limiter. priority reports the balancers' addresses (nil: none); they are not
 // capped per IP and may use the reserved part of the global cap.
 func New(l Limits, priority func(netip.Addr) bool) *Limiter {
-	return NewWithClock(l, priority, time.Now)
+	return NewWithClock(l, priority, clockwork.NewRealClock())
 }
 
-// NewWithClock is New with an injected clock (for the rate limit), for tests.
-func NewWithClock(l Limits, priority func(netip.Addr) bool, now func() time.Time) *Limiter {
+// NewWithClock is New with an injected clock (the rate limit, the wait before an accept is
+// retried), for tests.
+func NewWithClock(l Limits, priority func(netip.Addr) bool, clock clockwork.Clock) *Limiter {
 	if priority == nil {
 		priority = func(netip.Addr) bool { return false }
 	}
-	lim := &Limiter{limits: l.withDefaults(), priority: priority, perIP: map[netip.Addr]int{}}
+	lim := &Limiter{limits: l.withDefaults(), priority: priority, perIP: map[netip.Addr]int{}, clock: clock}
 	if lim.limits.RatePerIP > 0 {
-		lim.rate = newRate(lim.limits.RatePerIP, now)
+		lim.rate = newRate(lim.limits.RatePerIP, clock)
 	}
 	return lim
 }
@@ -211,9 +215,11 @@ func (ln *listener) Accept() (net.Conn, error) {
 			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 				ln.l.evictOldest() // a descriptor for the connection waiting in the queue
 			}
+			wait := ln.l.clock.NewTimer(retries.Fail())
 			select {
-			case <-time.After(retries.Fail()):
+			case <-wait.Chan():
 			case <-ln.closed:
+				wait.Stop()
 				return nil, net.ErrClosed
 			}
 			continue

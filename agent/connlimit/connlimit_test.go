@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // listen starts a guarded loopback listener and returns it with the admitted connections.
@@ -213,10 +215,10 @@ func TestDefaultMaxFollowsNoFile(t *testing.T) {
 }
 
 func TestRatePerIP(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0)
+	clock := clockwork.NewFakeClockAt(time.Unix(1_700_000_000, 0))
 	balancer := netip.MustParseAddr("127.0.0.9")
 	l := NewWithClock(Limits{Max: 100, RatePerIP: 10}, func(ip netip.Addr) bool { return ip == balancer },
-		func() time.Time { return now })
+		clock)
 	attacker := netip.MustParseAddr("127.0.0.5")
 	allowed := 0
 	for i := 0; i < 100; i++ {
@@ -227,7 +229,7 @@ func TestRatePerIP(t *testing.T) {
 	if allowed != 10 || l.Stats().RefusedRate != 90 {
 		t.Fatalf("allowed %d of 100 at once, %d refused; want the burst of 10", allowed, l.Stats().RefusedRate)
 	}
-	now = now.Add(500 * time.Millisecond) // half a second refills 5 tokens
+	clock.Advance(500 * time.Millisecond) // half a second refills 5 tokens
 	allowed = 0
 	for i := 0; i < 100; i++ {
 		if l.AllowRequest(attacker) {

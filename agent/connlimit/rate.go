@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // DefaultRatePerIP is how many new connections and requests per second one address that is
@@ -16,7 +18,7 @@ const maxBuckets = 1 << 14
 // rate is a token bucket per client address: rate tokens a second, as many at most.
 type rate struct {
 	perSec float64
-	now    func() time.Time
+	clock  clockwork.Clock
 
 	mu       sync.Mutex
 	buckets  map[netip.Addr]*bucket
@@ -29,13 +31,13 @@ type bucket struct {
 	last   time.Time
 }
 
-func newRate(perSec int, now func() time.Time) *rate {
-	return &rate{perSec: float64(perSec), now: now, buckets: map[netip.Addr]*bucket{}}
+func newRate(perSec int, clock clockwork.Clock) *rate {
+	return &rate{perSec: float64(perSec), clock: clock, buckets: map[netip.Addr]*bucket{}}
 }
 
 // allow takes one token of ip's bucket; false when it is empty.
 func (r *rate) allow(ip netip.Addr) bool {
-	now := r.now()
+	now := r.clock.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	b := r.buckets[ip]

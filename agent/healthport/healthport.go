@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
@@ -35,7 +37,7 @@ type Server struct {
 	lbLine     func(peer string) []byte
 	gatherer   prometheus.Gatherer
 	metrics    fasthttp.RequestHandler // /metrics, when there is a gatherer
-	now        func() time.Time
+	clock      clockwork.Clock
 	redactor   *redact.Redactor
 	token      []byte
 	limiter    *connlimit.Limiter
@@ -55,8 +57,8 @@ type Options struct {
 	LBLine func(peer string) []byte
 	// Gatherer serves /metrics; nil disables it.
 	Gatherer prometheus.Gatherer
-	// Now is the clock for ages in /status; default time.Now.
-	Now func() time.Time
+	// Clock is the clock for ages in /status; default the real clock.
+	Clock clockwork.Clock
 
 	// Limiter caps the connections (nil: no caps); its idle connections are closed first
 	// when at the cap.
@@ -88,10 +90,10 @@ const (
 
 // New returns a health port server reading store.
 func New(store *verdict.Store, o Options) *Server {
-	s := &Server{store: store, components: o.Components, lbLine: o.LBLine, gatherer: o.Gatherer, now: o.Now,
+	s := &Server{store: store, components: o.Components, lbLine: o.LBLine, gatherer: o.Gatherer, clock: o.Clock,
 		redactor: o.Redactor, limiter: o.Limiter}
-	if s.now == nil {
-		s.now = time.Now
+	if s.clock == nil {
+		s.clock = clockwork.NewRealClock()
 	}
 	if s.redactor == nil {
 		s.redactor = &redact.Redactor{}

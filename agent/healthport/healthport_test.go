@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/xroad-lb/lbkit/agent/redact"
@@ -17,7 +19,7 @@ func newStore() *verdict.Store {
 	return verdict.NewStoreWithClock("secondary", []check.Spec{
 		{Name: "Global conf validity"}, {Name: "Server conf database status"},
 		{Name: "Config sync status", Severity: check.Warning},
-	}, func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) })
+	}, clockwork.NewFakeClockAt(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)))
 }
 
 func do(s *Server, method, uri string) (int, string, string) {

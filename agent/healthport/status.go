@@ -132,7 +132,7 @@ const answerWriteTimeout = 10 * time.Second
 // ServeStatus answers /status; full adds the details (the admin port, or the status token).
 func (s *Server) ServeStatus(ctx *fasthttp.RequestCtx, full bool) {
 	_ = ctx.SetWriteDeadline(time.Now().Add(answerWriteTimeout))
-	st := BuildStatus(s.store.Load(), s.now(), s.components, full)
+	st := BuildStatus(s.store.Load(), s.clock.Now(), s.components, full)
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		ctx.Error("status: "+err.Error(), 500)

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/rs/zerolog"
 )
 
@@ -22,7 +24,7 @@ const maxLen = 300
 type Logger struct {
 	log      zerolog.Logger
 	interval time.Duration
-	now      func() time.Time
+	clock    clockwork.Clock
 
 	mu         sync.Mutex
 	last       time.Time
@@ -32,21 +34,21 @@ type Logger struct {
 }
 
 // New returns a logger that writes at most one line per interval (0 = DefaultInterval) to
-// log; now is the clock (nil = time.Now).
-func New(log zerolog.Logger, interval time.Duration, now func() time.Time) *Logger {
+// log; clock is the clock (nil = the real clock).
+func New(log zerolog.Logger, interval time.Duration, clock clockwork.Clock) *Logger {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	if now == nil {
-		now = time.Now
+	if clock == nil {
+		clock = clockwork.NewRealClock()
 	}
-	return &Logger{log: log, interval: interval, now: now}
+	return &Logger{log: log, interval: interval, clock: clock}
 }
 
 // Printf counts the line and logs it unless a line was logged less than an interval ago.
 func (l *Logger) Printf(format string, args ...any) {
 	l.total.Add(1)
-	now := l.now()
+	now := l.clock.Now()
 	l.mu.Lock()
 	if !l.last.IsZero() && now.Sub(l.last) < l.interval {
 		l.suppressed++

@@ -7,17 +7,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/rs/zerolog"
 )
 
 func TestOneLinePerInterval(t *testing.T) {
 	var buf bytes.Buffer
-	now := time.Unix(1_700_000_000, 0)
-	l := New(zerolog.New(&buf), 10*time.Second, func() time.Time { return now })
+	clock := clockwork.NewFakeClockAt(time.Unix(1_700_000_000, 0))
+	l := New(zerolog.New(&buf), 10*time.Second, clock)
 	for i := 0; i < 5000; i++ {
 		l.Printf("error when serving connection %q: %v", "127.0.0.5:1234", "cannot parse \x00garbage\n{\"fake\":1}")
 		if i == 2999 {
-			now = now.Add(10 * time.Second)
+			clock.Advance(10 * time.Second)
 		}
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")

@@ -3,7 +3,8 @@ package verdict
 import (
 	"sync"
 	"sync/atomic"
-	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/xroad-lb/lbkit/agent/check"
 )
@@ -11,7 +12,7 @@ import (
 // Store publishes verdicts. Readers call Load (one atomic load, never blocks); writers
 // (the check runner, the admin port) call SetResult and SetMaintenance.
 type Store struct {
-	now func() time.Time
+	clock clockwork.Clock
 
 	// switching serialises maintenance switches with their persisting, so the persisted
 	// value always ends as the value in memory; persist is called with it held.
@@ -30,12 +31,12 @@ type Store struct {
 
 // NewStore starts with every named check pending.
 func NewStore(role string, checks []check.Spec) *Store {
-	return NewStoreWithClock(role, checks, time.Now)
+	return NewStoreWithClock(role, checks, clockwork.NewRealClock())
 }
 
 // NewStoreWithClock is NewStore with an injected clock, for tests.
-func NewStoreWithClock(role string, checks []check.Spec, now func() time.Time) *Store {
-	s := &Store{now: now, role: role, changed: make(chan struct{})}
+func NewStoreWithClock(role string, checks []check.Spec, clock clockwork.Clock) *Store {
+	s := &Store{clock: clock, role: role, changed: make(chan struct{})}
 	s.results = make([]check.Result, len(checks))
 	for i, c := range checks {
 		s.results[i] = pending(c)
@@ -117,7 +118,7 @@ func (s *Store) Maintenance() bool { return s.Load().Maintenance }
 func (s *Store) publishLocked() {
 	s.seq++
 	checks := append([]check.Result(nil), s.results...)
-	s.cur.Store(build(s.seq, s.now(), s.role, s.maintenance, checks))
+	s.cur.Store(build(s.seq, s.clock.Now(), s.role, s.maintenance, checks))
 	close(s.changed)
 	s.changed = make(chan struct{})
 }

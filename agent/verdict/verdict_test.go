@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/xroad-lb/lbkit/agent/check"
 )
 
@@ -97,22 +99,9 @@ func TestCheckAndSameAnswer(t *testing.T) {
 	}
 }
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestStorePublishes(t *testing.T) {
-	clk := &fakeClock{now: t0}
-	s := NewStoreWithClock("primary", []check.Spec{{Name: "a"}}, clk.Now)
+	clk := clockwork.NewFakeClockAt(t0)
+	s := NewStoreWithClock("primary", []check.Spec{{Name: "a"}}, clk)
 	v0, changed := s.Watch()
 	if v0.State != Unhealthy || v0.Reason != "Health check not yet completed for: a" || !v0.Time.Equal(t0) {
 		t.Fatalf("first verdict %s %q at %v; want the pending check at %v", v0.State, v0.Reason, v0.Time, t0)
@@ -126,7 +115,7 @@ func TestStorePublishes(t *testing.T) {
 	default:
 		t.Fatal("Watch's channel not closed by a publish")
 	}
-	clk.Add(time.Minute)
+	clk.Advance(time.Minute)
 	s.SetResult(0, res("a", check.Critical, check.StatusPass, ""))
 	s.SetResult(first+1, res("c", check.Critical, check.StatusPass, ""))
 	s.SetResult(9, res("z", check.Critical, check.StatusFail, "ignored")) // out of range: ignored

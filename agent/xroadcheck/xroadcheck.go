@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/xroad-lb/lbkit/agent/check"
 	"github.com/xroad-lb/lbkit/agent/xroad"
@@ -41,9 +42,9 @@ func MsgOCSPStatus(status int) string {
 }
 
 // GlobalConf checks that the global configuration under xroadDir is present and not expired.
-func GlobalConf(xroadDir string, now func() time.Time) check.Func {
+func GlobalConf(xroadDir string, clock clockwork.Clock) check.Func {
 	return func(context.Context) error {
-		if err := xroad.CheckGlobalConf(xroadDir, now()); err != nil {
+		if err := xroad.CheckGlobalConf(xroadDir, clock.Now()); err != nil {
 			return check.Fail(MsgGlobalConfExpired, err)
 		}
 		return nil
@@ -59,10 +60,10 @@ func GlobalConf(xroadDir string, now func() time.Time) check.Func {
 // cannot be read → "No end entity certificate available for authentication key."; no
 // readable OCSP response → "Getting OCSP response for authentication key failed.";
 // response status not successful → "Authentication key OCSP response status <n>".
-func AuthKeyOCSP(xroadDir, ocspDir string, now func() time.Time) check.Func {
+func AuthKeyOCSP(xroadDir, ocspDir string, clock clockwork.Clock) check.Func {
 	keyconf := filepath.Join(xroadDir, "signer", "keyconf.xml")
 	return func(context.Context) error {
-		t := now()
+		t := clock.Now()
 		ac, err := xroad.ReadAuthCert(keyconf, t)
 		if errors.Is(err, xroad.ErrCertContent) {
 			return check.Fail(MsgNoEndEntityCert, err)

@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/xroad-lb/lbkit/agent"
 	"github.com/xroad-lb/lbkit/agent/agentcheck"
@@ -84,7 +85,7 @@ func agentCheckAndPush(a *agent.Agent, log zerologLogger) ([]*agent.Component, e
 func agentCheckPort(a *agent.Agent, acfg agentcheck.Config, st *agentcheck.State, log zerologLogger) (*agent.Component, error) {
 	srv, err := agentcheck.NewWithState(acfg, st, a.Store(), func(err error) {
 		log.Warn().Err(err).Str("component", "agent-check").Msg("agent-check port: error (it keeps answering)")
-	}, time.Now)
+	}, clockwork.NewRealClock())
 	if err != nil {
 		return nil, err
 	}
