@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/xroad-lb/lbkit/agent/xroad"
 	"github.com/xroad-lb/lbkit/settings"
 	"github.com/xroad-lb/lbkit/sync/confsync"
@@ -61,9 +63,9 @@ type Options struct {
 	// PrimaryAgent is the primary's lbagent health port (host:port) for the clock check;
 	// default: [sync] primary's host with this node's health check port.
 	PrimaryAgent   string
-	MaxClockOffset time.Duration    // default DefaultMaxClockOffset
-	Timeout        time.Duration    // of each network step; default DefaultTimeout
-	Now            func() time.Time // default time.Now
+	MaxClockOffset time.Duration   // default DefaultMaxClockOffset
+	Timeout        time.Duration   // of each network step; default DefaultTimeout
+	Clock          clockwork.Clock // default the real clock
 }
 
 // Check reads the node's files and returns one finding per check, in the guide's order.
@@ -89,8 +91,8 @@ func Check(o Options) []Finding {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
 	}
 	var out []Finding
 	add := func(sev Severity, chapter, format string, args ...any) {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/xroad-lb/lbkit/agent/check"
 	"github.com/xroad-lb/lbkit/agent/healthport"
 	"github.com/xroad-lb/lbkit/agent/verdict"
@@ -29,15 +31,24 @@ func healthPort(t *testing.T, offset time.Duration) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := func() time.Time { return time.Now().Add(offset) }
-	store := verdict.NewStoreWithClock("secondary", []check.Spec{{Name: "Proxy", Severity: check.Critical}}, now)
-	start := now()
+	clock := skewedClock{clockwork.NewRealClock(), offset}
+	store := verdict.NewStoreWithClock("secondary", []check.Spec{{Name: "Proxy", Severity: check.Critical}}, clock)
+	start := clock.Now()
 	store.SetResult(0, check.Result{Name: "Proxy", Severity: check.Critical, Status: check.StatusPass, Started: start, Duration: time.Millisecond, Runs: 1})
-	srv := healthport.New(store, healthport.Options{Now: now})
+	srv := healthport.New(store, healthport.Options{Clock: clock})
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// skewedClock is the real clock set offset ahead (Now is all the health port reads): another
+// node's clock, out of step with ours.
+type skewedClock struct {
+	clockwork.Clock
+	offset time.Duration
+}
+
+func (c skewedClock) Now() time.Time { return c.Clock.Now().Add(c.offset) }
 
 // goodNodeAs is a node of role ("slave" or "master") as the guide wants it: testenv's node
 // files plus node.ini type, a reachable health interface served by a real health port on
@@ -339,7 +350,7 @@ func primaryHBA(t *testing.T) string {
 // reach its agent on, no --primary-agent) the clock check is skipped, not a finding.
 func TestClockSkippedWithoutPrimary(t *testing.T) {
 	n := testenv.NewNode(t, testenv.NodeOptions{Role: "slave", HealthPort: -1})
-	f := clockFinding(Options{XRoadDir: n.XRoadDir, Timeout: DefaultTimeout, Now: time.Now, MaxClockOffset: time.Second}, xroad.HealthCheck{})
+	f := clockFinding(Options{XRoadDir: n.XRoadDir, Timeout: DefaultTimeout, Clock: clockwork.NewRealClock(), MaxClockOffset: time.Second}, xroad.HealthCheck{})
 	if f.Severity != Skipped || !strings.Contains(f.Message, "skipped") {
 		t.Errorf("%+v; want skipped", f)
 	}

@@ -180,7 +180,7 @@ func clockFinding(o Options, hc xroad.HealthCheck) Finding {
 	if addr == "" {
 		return Finding{Skipped, "3.1", "clock offset to the primary skipped: its address is not known ([sync] primary or --primary-agent)"}
 	}
-	start := o.Now()
+	start := o.Clock.Now()
 	resp, err := httpClient(o.Timeout).Get("http://" + addr + "/status")
 	if err != nil {
 		return Finding{Warn, "3.1", fmt.Sprintf("primary's lbagent at %s: %v: clock offset not checked", addr, unwrapURL(err))}
@@ -188,7 +188,7 @@ func clockFinding(o Options, hc xroad.HealthCheck) Finding {
 	defer resp.Body.Close()
 	var st agentStatus
 	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
-	end := o.Now()
+	end := o.Clock.Now()
 	if err != nil || st.Time.IsZero() {
 		return Finding{Warn, "3.1", fmt.Sprintf("primary's lbagent at %s: /status has no time (%v): clock offset not checked", addr, err)}
 	}
