@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/xroad-lb/lbkit/settings"
 )
 
@@ -24,6 +26,9 @@ type Config struct {
 	// agent's one state file (agentcheck.OpenState of [agent-check] state-file), shared with
 	// the agent-check. nil = memory only. Not read from the settings.
 	State State
+	// Clock times the retries of a failed push; nil = the real clock. Not read from the
+	// settings.
+	Clock clockwork.Clock
 }
 
 // Enabled reports whether pushing is configured.

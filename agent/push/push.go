@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/xroad-lb/lbkit/agent/check"
 	"github.com/xroad-lb/lbkit/agent/verdict"
 	"github.com/xroad-lb/lbkit/haproxy"
@@ -52,6 +54,7 @@ type Pusher struct {
 	store   *verdict.Store
 	onEvent func(Event)
 	state   State
+	clock   clockwork.Clock
 }
 
 // New returns a pusher for cfg (see LoadConfig). onEvent, when not nil, is called after each
@@ -70,6 +73,10 @@ func New(cfg Config, store *verdict.Store, onEvent func(Event)) *Pusher {
 	if p.state == nil {
 		p.state = &memState{}
 	}
+	p.clock = cfg.Clock
+	if p.clock == nil {
+		p.clock = clockwork.NewRealClock()
+	}
 	return p
 }
 
@@ -78,8 +85,15 @@ var retryPolicy = backoff.Policy{Min: 250 * time.Millisecond, Max: 10 * time.Sec
 
 // Run pushes verdict changes until ctx ends.
 func (p *Pusher) Run(ctx context.Context) error {
-	var pushed verdict.State // last state HAProxy was told; "" = nothing yet
-	var retry <-chan time.Time
+	var pushed verdict.State  // last state HAProxy was told; "" = nothing yet
+	var retry clockwork.Timer // nil: no retry pending
+	stopRetry := func() {
+		if retry != nil {
+			retry.Stop()
+			retry = nil
+		}
+	}
+	defer stopRetry()
 	retries := backoff.Backoff{Policy: retryPolicy}
 	v, changed := p.store.Watch()
 	for {
@@ -88,18 +102,24 @@ func (p *Pusher) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return nil
 				}
-				retry = time.After(retries.Fail())
+				stopRetry()
+				retry = p.clock.NewTimer(retries.Fail())
 			} else {
-				pushed, retry = v.State, nil
+				pushed = v.State
+				stopRetry()
 				retries.Reset()
 			}
+		}
+		var retryC <-chan time.Time // nil: blocks
+		if retry != nil {
+			retryC = retry.Chan()
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
 			v, changed = p.store.Watch()
-		case <-retry:
+		case <-retryC:
 			retry = nil
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/xroad-lb/lbkit/agent/check"
 	"github.com/xroad-lb/lbkit/agent/push"
 	"github.com/xroad-lb/lbkit/agent/verdict"
@@ -137,6 +139,59 @@ func TestPushReportsUnreachableAndRetries(t *testing.T) {
 			t.Fatalf("event %d got %+v; want unhealthy with ErrUnreachable", i, e)
 		}
 	}
+}
+
+// TestPushRetriesAfterBackoff: a failed push is retried only when the backoff's delay has
+// passed on the pusher's clock (Min, then twice Min), never before.
+func TestPushRetriesAfterBackoff(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	clock := clockwork.NewFakeClockAt(t0)
+	store := verdict.NewStore("secondary", []check.Spec{{Name: checkName}})
+	setFail(store)
+	type attempt struct {
+		at  time.Time
+		err error
+	}
+	got := make(chan attempt, 10)
+	sock := filepath.Join(t.TempDir(), "nope.sock")
+	run(t, push.New(push.Config{Socket: sock, Backend: "xroad", Server: "node1", Clock: clock}, store,
+		func(e push.Event) { got <- attempt{clock.Now(), e.Err} }))
+	ctx := t.Context()
+
+	next := func(i int, want time.Time) {
+		t.Helper()
+		a := <-got
+		if !errors.Is(a.err, haproxy.ErrUnreachable) || !a.at.Equal(want) {
+			t.Fatalf("attempt %d at %v: %v; want ErrUnreachable at %v", i, a.at, a.err, want)
+		}
+	}
+	// waitNoRetry: the pusher waits on its retry timer and has made no attempt.
+	waitNoRetry := func(why string) {
+		t.Helper()
+		// One waiter: the retry timer. Had it fired, the attempt would have been reported
+		// before the next timer is set, so it would be in got now.
+		if err := clock.BlockUntilContext(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case a := <-got:
+			t.Fatalf("attempt at %v (%v) %s", a.at, a.err, why)
+		default:
+		}
+	}
+
+	minDelay := push.RetryPolicy.Min
+	next(0, t0) // the first attempt, at once
+	waitNoRetry("before any time passed")
+	clock.Advance(minDelay - time.Nanosecond)
+	waitNoRetry("before the backoff's first delay passed")
+	clock.Advance(time.Nanosecond)
+	next(1, t0.Add(minDelay)) // the first retry, Min later
+	waitNoRetry("right after the first retry")
+	clock.Advance(2*minDelay - time.Nanosecond)
+	waitNoRetry("before the backoff's second delay (twice Min) passed")
+	clock.Advance(time.Nanosecond)
+	next(2, t0.Add(3*minDelay)) // the second retry, twice Min after the first
 }
 
 func TestLoadConfig(t *testing.T) {
