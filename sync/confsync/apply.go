@@ -14,8 +14,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/xroad-lb/lbkit/internal/atomicfile"
 	"golang.org/x/sys/unix"
+
+	"github.com/xroad-lb/lbkit/internal/atomicfile"
 )
 
 // fileSource opens a remote file for reading (an *sftp.Client in production).

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // BenchmarkIdlePass measures a no-change pass of a kept-connection worker on an
@@ -28,8 +30,8 @@ func BenchmarkIdlePass(b *testing.B) {
 			r.write(b, fmt.Sprintf("%s/file%03d.xml", d, j), strings.Repeat("x", 200+j*37), 0o644)
 		}
 	}
-	now := time.Now().Add(time.Hour) // directories' times are long settled
-	w := r.clockedWorker(b, func() time.Time { return now })
+	clock := clockwork.NewFakeClockAt(time.Now().Add(time.Hour)) // directories' times are long settled
+	w := r.clockedWorker(b, clock)
 	if _, err := w.Once(context.Background()); err != nil {
 		b.Fatal(err)
 	}
@@ -37,7 +39,7 @@ func BenchmarkIdlePass(b *testing.B) {
 	s0, c0 := serverTicks(pid), cpuSelf()
 	b.ResetTimer()
 	for range b.N {
-		now = now.Add(time.Second)
+		clock.Advance(time.Second)
 		res, err := w.Once(context.Background())
 		if err != nil {
 			b.Fatal(err)

@@ -43,7 +43,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	w := (*Worker)(c)
 	w.mu.Lock()
 	st, m, started := w.st, w.m, w.started
-	now := w.now()
+	now := w.clock.Now()
 	w.mu.Unlock()
 	last, age := 0.0, now.Sub(started).Seconds()
 	if st.LastSuccess != nil {

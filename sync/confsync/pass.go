@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // Result describes one pass.
@@ -55,7 +57,7 @@ type Syncer struct {
 	sess      *session
 	local     localCache
 	remote    remoteCache
-	now       func() time.Time
+	clock     clockwork.Clock
 
 	// racy holds the files to check by content (see racy.go), as of the remote tree
 	// racyGen; saved is the set last written to the target (nil until loaded from it at
@@ -85,7 +87,7 @@ func NewSyncer(cfg Config) (*Syncer, error) {
 		cfg.FullScan = DefaultFullScan
 	}
 	return &Syncer{cfg: cfg, target: target, stateDir: stateDirFor(cfg.StateDir, target), ex: ex,
-		keepOwner: os.Geteuid() == 0, now: time.Now,
+		keepOwner: os.Geteuid() == 0, clock: clockwork.NewRealClock(),
 		notify: newNotices(),
 		local:  localCache{fullEvery: fullLocalWalk},
 		remote: remoteCache{fullEvery: cfg.FullScan, settle: remoteSettle}}, nil
@@ -129,8 +131,8 @@ func (s *Syncer) Recover() (bool, error) {
 // stage every changed file, then commit them all at once. A pass that fails leaves the target as it
 // was. The connection is kept for the next pass, or dropped after an error.
 func (s *Syncer) Pass(ctx context.Context) (res Result, err error) {
-	res.Start = s.now()
-	defer func() { res.Duration = s.now().Sub(res.Start) }()
+	res.Start = s.clock.Now()
+	defer func() { res.Duration = s.clock.Now().Sub(res.Start) }()
 	st, err := openState(s.stateDir)
 	if err != nil {
 		return res, err

@@ -6,13 +6,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // racyRig is a primary with one file, conf.d/local.ini ("aaaa"), whose time is sec (a
 // whole second an hour ahead, so the injected clock, not the wall clock, decides what is
-// recent), its directories long settled, and a worker at *now that has fetched the file
+// recent), its directories long settled, and a worker on a fake clock that has fetched the file
 // at sec+400ms (within the file's second: the fetch is racy).
-func racyRig(t *testing.T) (r *rig, w *Worker, now *time.Time, sec time.Time) {
+func racyRig(t *testing.T) (r *rig, w *Worker, clock *clockwork.FakeClock, sec time.Time) {
 	t.Helper()
 	r = newRig(t)
 	r.cfg.FullScan = 10 * time.Second
@@ -20,13 +22,12 @@ func racyRig(t *testing.T) (r *rig, w *Worker, now *time.Time, sec time.Time) {
 	backdate(t, r.src, time.Now().Add(-time.Minute))
 	sec = time.Now().Add(time.Hour).Truncate(time.Second)
 	setTime(t, filepath.Join(r.src, "conf.d/local.ini"), sec)
-	now = new(time.Time)
-	*now = sec.Add(400 * time.Millisecond)
-	w = clockedWorker(t, r, now)
+	clock = clockwork.NewFakeClockAt(sec.Add(400 * time.Millisecond))
+	w = clockedWorker(t, r, clock)
 	if got := codes(r.once(t, w).Items); strings.Join(got, "|") != ">f+++++++++ conf.d/local.ini|cd+++++++++ conf.d/" {
 		t.Fatalf("first pass items = %q; want the new directory and file", got)
 	}
-	return r, w, now, sec
+	return r, w, clock, sec
 }
 
 func setTime(t *testing.T, p string, tm time.Time) {
@@ -40,7 +41,7 @@ func setTime(t *testing.T, p string, tm time.Time) {
 // to the quick check (SFTP times are whole seconds) and to every later listing. The racy
 // rule re-checks it by content at the next pass.
 func TestSameSecondRewriteIsApplied(t *testing.T) {
-	r, w, now, sec := racyRig(t)
+	r, w, clock, sec := racyRig(t)
 	src := filepath.Join(r.src, "conf.d/local.ini")
 	dir := filepath.Join(r.src, "conf.d")
 	before := mtime(t, dir)
@@ -50,7 +51,7 @@ func TestSameSecondRewriteIsApplied(t *testing.T) {
 		t.Fatalf("writing in place moved the directory's time; the test needs it unchanged")
 	}
 
-	*now = sec.Add(1200 * time.Millisecond)
+	advanceTo(clock, sec.Add(1200*time.Millisecond))
 	res := r.once(t, w)
 	if got := codes(res.Items); len(got) != 1 || got[0] != ">fc........ conf.d/local.ini" {
 		t.Errorf("items = %q; want [\">fc........ conf.d/local.ini\"]", got)
@@ -67,7 +68,7 @@ func TestSameSecondRewriteIsApplied(t *testing.T) {
 	}
 	// Nothing more happens, through the next full listing and after the file settled.
 	for i := 0; i < 12; i++ {
-		*now = now.Add(time.Second)
+		clock.Advance(time.Second)
 		if res := r.once(t, w); len(res.Items) != 0 {
 			t.Errorf("pass %d after the change: items %q; want none", i, codes(res.Items))
 		}
@@ -84,7 +85,7 @@ func TestSameSecondRewriteIsApplied(t *testing.T) {
 // all: no change is reported or logged. It leaves the racy set at the first pass that
 // sees its time more than the window old, and is not fetched again after that.
 func TestRacyUnchangedFileIsNotAChange(t *testing.T) {
-	r, w, now, sec := racyRig(t)
+	r, w, clock, sec := racyRig(t)
 	logBefore := readFile(t, r.cfg.LogFile)
 	local := filepath.Join(r.dst, "conf.d/local.ini")
 	ctime0 := ctimeOf(t, local)
@@ -103,7 +104,7 @@ func TestRacyUnchangedFileIsNotAChange(t *testing.T) {
 		{remoteSettle + 2*time.Second, 0, 0},               // not fetched again
 		{remoteSettle + 2*time.Second + time.Second, 0, 0}, // an idle pass: directories checked only
 	} {
-		*now = sec.Add(tt.at)
+		advanceTo(clock, sec.Add(tt.at))
 		res := r.once(t, w)
 		if len(res.Items) != 0 || res.Changes != 0 {
 			t.Errorf("pass %d: items %q, %d changes; want none", i, codes(res.Items), res.Changes)
@@ -129,8 +130,8 @@ func TestRacySetSurvivesANewProcess(t *testing.T) {
 	r.write(t, "conf.d/local.ini", "bbbb", 0o644)
 	setTime(t, filepath.Join(r.src, "conf.d/local.ini"), sec.Add(700*time.Millisecond))
 
-	now := sec.Add(time.Minute)
-	w := clockedWorker(t, r, &now)
+	clock := clockwork.NewFakeClockAt(sec.Add(time.Minute))
+	w := clockedWorker(t, r, clock)
 	res := r.once(t, w)
 	if got := codes(res.Items); len(got) != 1 || got[0] != ">fc........ conf.d/local.ini" {
 		t.Errorf("new worker's first pass items = %q; want [\">fc........ conf.d/local.ini\"]", got)
@@ -138,7 +139,7 @@ func TestRacySetSurvivesANewProcess(t *testing.T) {
 	if got := readFile(t, filepath.Join(r.dst, "conf.d/local.ini")); got != "bbbb" {
 		t.Errorf("local.ini = %q; want %q", got, "bbbb")
 	}
-	now = now.Add(time.Second)
+	clock.Advance(time.Second)
 	if res := r.once(t, w); res.Verified != 0 || len(res.Items) != 0 {
 		t.Errorf("next pass: verified %d, items %q; want an idle pass", res.Verified, codes(res.Items))
 	}
@@ -162,10 +163,10 @@ func ctimeOf(t *testing.T, p string) int64 {
 // rewrite in place with a new size and time is seen as such at the next pass, without
 // listing a directory.
 func TestRacyFileStatedWithoutItsDirectory(t *testing.T) {
-	r, w, now, sec := racyRig(t)
+	r, w, clock, sec := racyRig(t)
 	r.write(t, "conf.d/local.ini", "bbbbbb", 0o644)
 	setTime(t, filepath.Join(r.src, "conf.d/local.ini"), sec.Add(2*time.Second))
-	*now = sec.Add(2500 * time.Millisecond)
+	advanceTo(clock, sec.Add(2500*time.Millisecond))
 	res := r.once(t, w)
 	if got := codes(res.Items); len(got) != 1 || got[0] != ">f.st...... conf.d/local.ini" {
 		t.Errorf("items = %q; want [\">f.st...... conf.d/local.ini\"]", got)

@@ -6,13 +6,18 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
-// clockedWorker returns a worker whose passes run at *now (an injected clock).
-func clockedWorker(t *testing.T, r *rig, now *time.Time) *Worker {
+// clockedWorker returns a worker whose passes run at the fake clock's time.
+func clockedWorker(t *testing.T, r *rig, clock *clockwork.FakeClock) *Worker {
 	t.Helper()
-	return r.clockedWorker(t, func() time.Time { return *now })
+	return r.clockedWorker(t, clock)
 }
+
+// advanceTo moves the fake clock forward to at.
+func advanceTo(clock *clockwork.FakeClock, at time.Time) { clock.Advance(at.Sub(clock.Now())) }
 
 // backdate sets the time of every directory below root to tm, so a later change moves it.
 func backdate(t *testing.T, root string, tm time.Time) {
@@ -45,12 +50,12 @@ func TestInPlaceEditSeenByFullListing(t *testing.T) {
 	r.write(t, "conf.d/local.ini", "aaaa", 0o644)
 	r.write(t, "signer/keyconf.xml", "<k/>", 0o644)
 	backdate(t, r.src, time.Now().Add(-time.Minute))
-	now := time.Now().Add(time.Hour)
-	w := clockedWorker(t, r, &now)
+	clock := clockwork.NewFakeClockAt(time.Now().Add(time.Hour))
+	w := clockedWorker(t, r, clock)
 	if res := r.once(t, w); !res.FullList || res.Listed != 3 {
 		t.Fatalf("first pass: full %v, %d directories listed; want a full listing of 3", res.FullList, res.Listed)
 	}
-	now = now.Add(time.Second)
+	clock.Advance(time.Second)
 	if res := r.once(t, w); res.FullList || res.Listed != 0 || res.Checked != 3 || len(res.Items) != 0 {
 		t.Fatalf("idle pass: full %v, listed %d, checked %d, items %v; want 3 directories checked, none listed",
 			res.FullList, res.Listed, res.Checked, codes(res.Items))
@@ -68,7 +73,7 @@ func TestInPlaceEditSeenByFullListing(t *testing.T) {
 	}
 	local := filepath.Join(r.dst, "conf.d/local.ini")
 	for i := 2; i < 10; i++ {
-		now = now.Add(time.Second)
+		clock.Advance(time.Second)
 		if res := r.once(t, w); res.FullList {
 			t.Fatalf("pass %d s after the full listing listed everything; want only at 10 s", i)
 		}
@@ -76,7 +81,7 @@ func TestInPlaceEditSeenByFullListing(t *testing.T) {
 	if got := readFile(t, local); got != "aaaa" {
 		t.Fatalf("in-place edit seen before the full listing (%q): the idle passes listed files", got)
 	}
-	now = now.Add(time.Second) // 10 s after the last full listing
+	clock.Advance(time.Second) // 10 s after the last full listing
 	res := r.once(t, w)
 	if !res.FullList {
 		t.Errorf("pass 10 s after the last full listing: not a full listing")
@@ -102,8 +107,8 @@ func TestDeepChangesWithoutFullListing(t *testing.T) {
 	r.write(t, "top.ini", "t", 0o644)
 	old := time.Now().Add(-time.Minute).Truncate(time.Second)
 	backdate(t, r.src, old)
-	now := time.Now().Add(time.Hour)
-	w := clockedWorker(t, r, &now)
+	clock := clockwork.NewFakeClockAt(time.Now().Add(time.Hour))
+	w := clockedWorker(t, r, clock)
 	r.once(t, w)
 
 	tmp := filepath.Join(r.src, "a/b/c/x.xml.new")
@@ -127,7 +132,7 @@ func TestDeepChangesWithoutFullListing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	now = now.Add(time.Second)
+	clock.Advance(time.Second)
 	res := r.once(t, w)
 	if res.FullList {
 		t.Fatalf("pass after the changes listed everything; want only the changed directories")
@@ -151,7 +156,7 @@ func TestDeepChangesWithoutFullListing(t *testing.T) {
 		t.Errorf("mode of a = %v, %v; want 0750", fi.Mode().Perm(), err)
 	}
 	// Everything this pass did not list is unchanged: the next pass is idle.
-	now = now.Add(time.Second)
+	clock.Advance(time.Second)
 	if res := r.once(t, w); len(res.Items) != 0 || res.Listed != 0 {
 		t.Errorf("pass after the deep change: items %v, %d directories listed; want an idle pass", codes(res.Items), res.Listed)
 	}
@@ -165,8 +170,8 @@ func TestSameSecondChangeIsNotMissed(t *testing.T) {
 	r.write(t, "d/zero", "0", 0o644)
 	backdate(t, r.src, time.Now().Add(-time.Minute))
 	start := time.Now().Add(time.Hour).Truncate(time.Second)
-	now := start
-	w := clockedWorker(t, r, &now)
+	clock := clockwork.NewFakeClockAt(start)
+	w := clockedWorker(t, r, clock)
 	r.once(t, w)
 	dir := filepath.Join(r.src, "d")
 	changeAt := func(name string, tm time.Time) {
@@ -177,10 +182,10 @@ func TestSameSecondChangeIsNotMissed(t *testing.T) {
 	}
 
 	changeAt("one", start.Add(time.Second))
-	now = start.Add(time.Second + 500*time.Millisecond) // listed in the second of the change
+	advanceTo(clock, start.Add(time.Second+500*time.Millisecond)) // listed in the second of the change
 	r.once(t, w)
 	changeAt("two", start.Add(time.Second)) // same second: the directory's time does not move
-	now = start.Add(2 * time.Second)
+	advanceTo(clock, start.Add(2*time.Second))
 	r.once(t, w)
 	for _, f := range []string{"one", "two"} {
 		if !exists(filepath.Join(r.dst, "d", f)) {
@@ -188,9 +193,9 @@ func TestSameSecondChangeIsNotMissed(t *testing.T) {
 		}
 	}
 	// Once settled, the directory is only checked again.
-	now = start.Add(time.Second + remoteSettle + 2*time.Second)
+	advanceTo(clock, start.Add(time.Second+remoteSettle+2*time.Second))
 	r.once(t, w)
-	now = now.Add(time.Second)
+	clock.Advance(time.Second)
 	if res := r.once(t, w); res.Listed != 0 || res.Checked != 2 {
 		t.Errorf("settled: %d directories listed, %d checked; want 0 and 2", res.Listed, res.Checked)
 	}

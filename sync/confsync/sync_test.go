@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/xroad-lb/lbkit/testenv"
 )
 
@@ -61,13 +63,13 @@ func (r *rig) write(t testing.TB, rel, content string, mode fs.FileMode) {
 
 func (r *rig) worker(t testing.TB) *Worker {
 	t.Helper()
-	return r.clockedWorker(t, time.Now)
+	return r.clockedWorker(t, clockwork.NewRealClock())
 }
 
 // clockedWorker is worker with an injected clock.
-func (r *rig) clockedWorker(t testing.TB, now func() time.Time) *Worker {
+func (r *rig) clockedWorker(t testing.TB, clock clockwork.Clock) *Worker {
 	t.Helper()
-	w, err := NewWorkerWithClock(r.cfg, now)
+	w, err := NewWorkerWithClock(r.cfg, clock)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 func TestExcludes(t *testing.T) {
@@ -194,24 +196,24 @@ func TestCheckAge(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Primary = "ss1"
 	cfg.MaxAgeWarning = time.Minute
-	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-	w, err := NewWorkerWithClock(cfg, func() time.Time { return now })
+	clock := clockwork.NewFakeClockAt(time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC))
+	w, err := NewWorkerWithClock(cfg, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Check(t.Context()); err != nil {
 		t.Errorf("fresh worker: Check = %v; want nil", err)
 	}
-	now = now.Add(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	if err := w.Check(t.Context()); err == nil || !strings.Contains(err.Error(), "not succeeded since start") {
 		t.Errorf("no success for 2m: Check = %v; want a warning", err)
 	}
-	last := now.Add(-30 * time.Second)
+	last := clock.Now().Add(-30 * time.Second)
 	w.st.LastSuccess = &last
 	if err := w.Check(t.Context()); err != nil {
 		t.Errorf("success 30s ago: Check = %v; want nil", err)
 	}
-	now = now.Add(time.Minute)
+	clock.Advance(time.Minute)
 	if err := w.Check(t.Context()); err == nil || !strings.Contains(err.Error(), "stale: last success 1m30s ago") {
 		t.Errorf("success 90s ago: Check = %v; want stale warning", err)
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/xroad-lb/lbkit/internal/backoff"
 )
 
@@ -63,7 +65,7 @@ type Worker struct {
 	cfg    Config
 	syncer *Syncer
 	log    *passLog
-	now    func() time.Time
+	clock  clockwork.Clock
 	// Report, when set, receives every event (from the goroutine calling Run or Once).
 	Report func(Event)
 
@@ -81,19 +83,19 @@ type counters struct {
 
 // NewWorker validates cfg and returns a worker (not connected yet).
 func NewWorker(cfg Config) (*Worker, error) {
-	return NewWorkerWithClock(cfg, time.Now)
+	return NewWorkerWithClock(cfg, clockwork.NewRealClock())
 }
 
-// NewWorkerWithClock is NewWorker with an injected clock (the worker's and its passes'), for
-// tests.
-func NewWorkerWithClock(cfg Config, now func() time.Time) (*Worker, error) {
+// NewWorkerWithClock is NewWorker with an injected clock (the worker's times and waits and its
+// passes' times), for tests.
+func NewWorkerWithClock(cfg Config, clock clockwork.Clock) (*Worker, error) {
 	s, err := NewSyncer(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s.now = now
-	w := &Worker{cfg: cfg, syncer: s, log: newPassLog(cfg.LogFile), now: now}
-	w.started = w.now()
+	s.clock = clock
+	w := &Worker{cfg: cfg, syncer: s, log: newPassLog(cfg.LogFile), clock: clock}
+	w.started = w.clock.Now()
 	w.st = Status{Primary: cfg.Primary, Target: s.target, PauseFile: cfg.PauseFile}
 	return w, nil
 }
@@ -110,7 +112,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		} else {
 			fails = 0
 		}
-		t := time.NewTimer(retryWait(w.safetyInterval(), fails, err))
+		t := w.clock.NewTimer(retryWait(w.safetyInterval(), fails, err))
 		wake := w.syncer.Wake()
 		if fails > 0 {
 			wake = nil // after a failure the back-off holds, notices or not
@@ -119,10 +121,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
-		case <-t.C:
+		case <-t.Chan():
 		case <-wake:
 			t.Stop()
-			settle(ctx, wake)
+			settle(ctx, w.clock, wake)
 		}
 	}
 }
@@ -146,17 +148,17 @@ const (
 	noticeMaxWait = 50 * time.Millisecond
 )
 
-func settle(ctx context.Context, wake <-chan struct{}) {
-	limit := time.NewTimer(noticeMaxWait)
+func settle(ctx context.Context, clock clockwork.Clock, wake <-chan struct{}) {
+	limit := clock.NewTimer(noticeMaxWait)
 	defer limit.Stop()
 	for {
-		quiet := time.NewTimer(noticeQuiet)
+		quiet := clock.NewTimer(noticeQuiet)
 		select {
 		case <-wake:
 			quiet.Stop()
 			continue
-		case <-quiet.C:
-		case <-limit.C:
+		case <-quiet.Chan():
+		case <-limit.Chan():
 			quiet.Stop()
 		case <-ctx.Done():
 			quiet.Stop()
@@ -195,7 +197,7 @@ func (w *Worker) Once(ctx context.Context) (Result, error) {
 	}
 	w.setPaused(false)
 	res, err := w.syncer.Pass(ctx)
-	end := w.now()
+	end := w.clock.Now()
 	w.mu.Lock()
 	w.st.LastAttempt = &end
 	w.st.Connected = w.syncer.Connected()
@@ -250,7 +252,7 @@ func (w *Worker) setPaused(p bool) {
 		msg, kind = "sync paused: "+w.cfg.PauseFile+" exists", EventPaused
 		_ = w.syncer.Close() // no connection is held while paused
 	}
-	if err := w.log.note(w.now(), msg); err != nil {
+	if err := w.log.note(w.clock.Now(), msg); err != nil {
 		w.report(Event{Kind: EventLog, Err: err})
 	}
 	w.report(Event{Kind: kind})
@@ -266,7 +268,7 @@ func (w *Worker) report(e Event) {
 func (w *Worker) Status() Status {
 	w.mu.Lock()
 	st := w.st
-	now := w.now()
+	now := w.clock.Now()
 	w.mu.Unlock()
 	st.Refused = append([]Refusal(nil), st.Refused...)
 	st.Skipped = append([]Skip(nil), st.Skipped...)
@@ -291,7 +293,7 @@ func (w *Worker) Check(ctx context.Context) error {
 	w.mu.Lock()
 	st := w.st
 	w.mu.Unlock()
-	return w.check(st, w.now())
+	return w.check(st, w.clock.Now())
 }
 
 func (w *Worker) check(st Status, now time.Time) error {
