@@ -168,7 +168,7 @@ func waitSSL(ctx context.Context, conn *pgx.Conn, limit time.Duration) error {
 		if time.Now().After(deadline) {
 			return withTarget(conn.Config(), "reload", errors.New("ssl is still off after the reload (see the server log)"))
 		}
-		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+		if err := sleep(ctx, realClock, 20*time.Millisecond); err != nil {
 			return withTarget(conn.Config(), "reload", err)
 		}
 	}

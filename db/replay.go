@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -22,14 +24,17 @@ func Resume(ctx context.Context, conn *pgx.Conn) (*Standby, error) {
 	return defaultReplay.set(ctx, conn, "pg_wal_replay_resume", "not paused")
 }
 
-// replay waits for the standby to confirm a pause or resume; now is its clock.
+// replay waits for the standby to confirm a pause or resume on its clock.
 type replay struct {
-	now     func() time.Time
+	clock   clockwork.Clock
 	confirm time.Duration // how long to wait for the startup process to confirm
 	poll    time.Duration
 }
 
-var defaultReplay = replay{now: time.Now, confirm: 2 * time.Second, poll: 20 * time.Millisecond}
+// realClock is the clock of the package's waits outside tests.
+var realClock = clockwork.NewRealClock()
+
+var defaultReplay = replay{clock: realClock, confirm: 2 * time.Second, poll: 20 * time.Millisecond}
 
 func (r replay) set(ctx context.Context, conn *pgx.Conn, fn, want string) (*Standby, error) {
 	if _, err := StandbyStatus(ctx, conn); err != nil {
@@ -40,16 +45,16 @@ func (r replay) set(ctx context.Context, conn *pgx.Conn, fn, want string) (*Stan
 	}
 	// A pause is confirmed by the startup process at its next check; a standby with no WAL
 	// to replay may stay at "pause requested" a while, which already stops replay.
-	deadline := r.now().Add(r.confirm)
+	deadline := r.clock.Now().Add(r.confirm)
 	for {
 		s, err := StandbyStatus(ctx, conn)
 		if err != nil {
 			return nil, err
 		}
-		if s.PauseState == want || s.PauseState == "unknown" || r.now().After(deadline) {
+		if s.PauseState == want || s.PauseState == "unknown" || r.clock.Now().After(deadline) {
 			return s, nil
 		}
-		if err := sleep(ctx, r.poll); err != nil {
+		if err := sleep(ctx, r.clock, r.poll); err != nil {
 			// The call went through, but the standby has not confirmed it: not a success.
 			return s, withTarget(conn.Config(), fn, &InterruptedError{Step: fn, State: s.PauseState, Err: err})
 		}
@@ -95,17 +100,18 @@ func WaitCaughtUp(ctx context.Context, conn *pgx.Conn, interval time.Duration, p
 		if s.CaughtUp {
 			return s, nil
 		}
-		if err := sleep(ctx, interval); err != nil {
+		if err := sleep(ctx, realClock, interval); err != nil {
 			return s, withTarget(conn.Config(), fmt.Sprintf("wait for replay (at %s, received %s)", s.ReplayLSN, s.ReceiveLSN), err)
 		}
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
+// sleep waits d on clock; it returns ctx's error when ctx ends first.
+func sleep(ctx context.Context, clock clockwork.Clock, d time.Duration) error {
+	t := clock.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.Chan():
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -228,8 +230,9 @@ func TestReplication(t *testing.T) {
 
 	t.Run("an interrupted pause is not reported as done", func(t *testing.T) {
 		// Issue 12, bug 5. The startup process is stopped (SIGSTOP), so the standby stays at
-		// "pause requested"; the clock cancels the context at the first confirmation poll, as
-		// an operator's Ctrl-C or the end of issue 13's SSH session would.
+		// "pause requested"; the context is cancelled while set waits for its first
+		// confirmation poll (on a fake clock), as an operator's Ctrl-C or the end of issue 13's
+		// SSH session would.
 		var startup int
 		if err := sb.QueryRow(ctx, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'startup'").Scan(&startup); err != nil {
 			t.Fatal(err)
@@ -241,14 +244,27 @@ func TestReplication(t *testing.T) {
 		defer cont()
 		ictx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		calls := 0
-		r := replay{confirm: time.Hour, poll: 20 * time.Millisecond, now: func() time.Time {
-			if calls++; calls == 2 {
-				cancel()
-			}
-			return time.Now()
-		}}
-		s, err := r.set(ictx, sb, "pg_wal_replay_pause", "paused")
+		clock := clockwork.NewFakeClock()
+		r := replay{clock: clock, confirm: time.Hour, poll: 20 * time.Millisecond}
+		type result struct {
+			s   *Standby
+			err error
+		}
+		done := make(chan result, 1)
+		waiting, stopWaiting := context.WithCancel(ctx)
+		defer stopWaiting()
+		go func() {
+			s, err := r.set(ictx, sb, "pg_wal_replay_pause", "paused")
+			done <- result{s, err}
+			stopWaiting()
+		}()
+		if err := clock.BlockUntilContext(waiting, 1); err != nil { // set waits on its poll timer
+			res := <-done
+			t.Fatalf("set returned %v, %v before waiting for the standby's confirmation", res.s, res.err)
+		}
+		cancel()
+		res := <-done
+		s, err := res.s, res.err
 		if err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted") ||
 			!strings.Contains(err.Error(), "pause requested") {
 			t.Errorf("interrupted pause: got %v, %v; want an error saying interrupted at \"pause requested\", wrapping context.Canceled", s, err)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -41,7 +43,7 @@ type Watcher struct {
 	target   Conn
 	limit    LagLimit
 	interval time.Duration
-	now      func() time.Time
+	clock    clockwork.Clock
 
 	mu   sync.Mutex // serializes checks and guards conn
 	conn *pgx.Conn
@@ -60,7 +62,7 @@ func NewWatcher(target Conn, cfg Config) *Watcher {
 		return prometheus.NewDesc("lbagent_replication_"+name, help, nil, nil)
 	}
 	return &Watcher{
-		target: target, limit: cfg.LagLimit, interval: cfg.Interval, now: time.Now,
+		target: target, limit: cfg.LagLimit, interval: cfg.Interval, clock: realClock,
 		last:           WatchStatus{LagLimit: cfg.LagLimit.String()},
 		descUp:         d("up", "1 when the last check could query the local serverconf standby."),
 		descStreaming:  d("streaming", "1 when the WAL receiver is streaming from the primary."),
@@ -80,9 +82,9 @@ func NewWatcher(target Conn, cfg Config) *Watcher {
 func (w *Watcher) Check(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	start := w.now()
+	start := w.clock.Now()
 	s, err := w.query(ctx)
-	st := WatchStatus{Up: err == nil, Checked: w.now(), LagLimit: w.limit.String()}
+	st := WatchStatus{Up: err == nil, Checked: w.clock.Now(), LagLimit: w.limit.String()}
 	st.Took = st.Checked.Sub(start)
 	if s != nil {
 		st.Standby = *s

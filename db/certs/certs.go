@@ -15,6 +15,8 @@ import (
 	"math/big"
 	"strings"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // KeyType names a key algorithm.
@@ -53,7 +55,7 @@ type Options struct {
 	// or when root owns it).
 	Chown    bool
 	UID, GID int
-	Now      func() time.Time // for tests; default time.Now
+	Clock    clockwork.Clock // for tests; default the real clock
 }
 
 func (o Options) withDefaults() Options {
@@ -66,8 +68,8 @@ func (o Options) withDefaults() Options {
 	if o.Organization == "" {
 		o.Organization = "cluster"
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
 	}
 	return o
 }
@@ -163,7 +165,7 @@ func template(opts Options, cn string) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serial number: %w", err)
 	}
-	now := opts.Now()
+	now := opts.Clock.Now()
 	return &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{Organization: []string{opts.Organization}, CommonName: cn},

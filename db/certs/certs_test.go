@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 func TestWriteCAAndNode(t *testing.T) {
@@ -24,7 +26,7 @@ func TestWriteCAAndNode(t *testing.T) {
 		t.Run(string(tt.kt), func(t *testing.T) {
 			dir := t.TempDir()
 			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			opts := Options{KeyType: tt.kt, Now: func() time.Time { return now }}
+			opts := Options{KeyType: tt.kt, Clock: clockwork.NewFakeClockAt(now)}
 			if _, _, err := WriteCA(dir, opts); err != nil {
 				t.Fatal(err)
 			}
