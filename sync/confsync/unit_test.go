@@ -1,7 +1,9 @@
 package confsync
 
 import (
+	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,6 +221,78 @@ func TestCheckAge(t *testing.T) {
 	}
 	if st := w.Status(); st.AgeSeconds == nil || *st.AgeSeconds != 90 || st.Warning == "" {
 		t.Errorf("status = %+v; want age 90 and a warning", st)
+	}
+}
+
+// TestWorkerRetriesOnItsClock: after a failed pass, Run waits on its clock for the back-off
+// (the interval, then twice the interval) before the next pass, never less.
+func TestWorkerRetriesOnItsClock(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a closed port: every pass fails at once
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary := ln.Addr().String()
+	ln.Close()
+	cfg := DefaultConfig()
+	cfg.Primary, cfg.Interval = primary, 10*time.Second
+	cfg.Identity, cfg.KnownHosts = filepath.Join(dir, "id_ed25519"), filepath.Join(dir, "known_hosts")
+	cfg.Target, cfg.StateDir = filepath.Join(dir, "target"), filepath.Join(dir, "state")
+	cfg.PauseFile, cfg.LogFile = filepath.Join(dir, "sync-disabled"), filepath.Join(dir, "sync.log")
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	clock := clockwork.NewFakeClockAt(t0)
+	w, err := NewWorkerWithClock(cfg, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := make(chan time.Time, 10) // the clock's time of each failed pass
+	w.Report = func(e Event) {
+		if e.Kind == EventError {
+			failed <- clock.Now()
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	next := func(i int, want time.Time) {
+		t.Helper()
+		if at := <-failed; !at.Equal(want) {
+			t.Fatalf("failed pass %d at %v; want %v", i, at, want)
+		}
+	}
+	// waitNoPass: Run waits on its timer and has made no pass since the last one seen. Had the
+	// timer fired, the pass would have been reported before the next timer is set.
+	waitNoPass := func(why string) {
+		t.Helper()
+		if err := clock.BlockUntilContext(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case at := <-failed:
+			t.Fatalf("a pass at %v %s", at, why)
+		default:
+		}
+	}
+	next(0, t0)
+	waitNoPass("before any time passed")
+	clock.Advance(cfg.Interval - time.Nanosecond)
+	waitNoPass("before the interval passed")
+	clock.Advance(time.Nanosecond)
+	next(1, t0.Add(cfg.Interval))
+	waitNoPass("right after the first retry")
+	clock.Advance(2*cfg.Interval - time.Nanosecond)
+	waitNoPass("before twice the interval passed (the back-off after two failures)")
+	clock.Advance(time.Nanosecond)
+	next(2, t0.Add(3*cfg.Interval))
+	if st := w.Status(); st.Failures != 3 || st.LastError == "" {
+		t.Errorf("status %+v; want 3 failures and the last error", st)
 	}
 }
 
