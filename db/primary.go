@@ -156,7 +156,7 @@ func SetupPrimary(ctx context.Context, target Conn, opts PrimaryOptions) (*Resul
 }
 
 func waitSSL(ctx context.Context, conn *pgx.Conn, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
+	deadline := realClock.Now().Add(limit)
 	for {
 		var on string
 		if err := conn.QueryRow(ctx, "SELECT current_setting('ssl')").Scan(&on); err != nil {
@@ -165,7 +165,7 @@ func waitSSL(ctx context.Context, conn *pgx.Conn, limit time.Duration) error {
 		if on == "on" {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		if realClock.Now().After(deadline) {
 			return withTarget(conn.Config(), "reload", errors.New("ssl is still off after the reload (see the server log)"))
 		}
 		if err := sleep(ctx, realClock, 20*time.Millisecond); err != nil {
