@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jonboulle/clockwork"
-
 	"github.com/jackc/pgx/v5"
+	"github.com/jonboulle/clockwork"
 )
 
 // Pause pauses WAL replay on a standby (pg_wal_replay_pause) and waits, up to 2 s, until

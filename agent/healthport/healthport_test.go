@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-
 	"github.com/valyala/fasthttp"
 
 	"github.com/xroad-lb/lbkit/agent/redact"

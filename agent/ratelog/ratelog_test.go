@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-
 	"github.com/rs/zerolog"
 )
 
