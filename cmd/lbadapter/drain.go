@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -40,6 +41,9 @@ stays DRAIN, 1 session left").`,
 		Example: "  lbadapter drain ss2\n  lbadapter drain ss2 --timeout 30m\n  lbadapter drain ss2 --no-wait",
 		Args:    nodeArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := errors.Join(checkDuration("--timeout", timeout, true), checkDuration("--poll", poll, false)); err != nil {
+				return err
+			}
 			n, bs, err := c.loadNode(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -95,6 +99,9 @@ If a balancer does not show the node UP after --timeout, it exits 5.`,
 		Example: "  lbadapter enable ss2\n  lbadapter enable ss2 --timeout 5m",
 		Args:    nodeArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := errors.Join(checkDuration("--timeout", timeout, true), checkDuration("--poll", poll, false)); err != nil {
+				return err
+			}
 			n, bs, err := c.loadNode(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -119,6 +126,18 @@ If a balancer does not show the node UP after --timeout, it exits 5.`,
 	cmd.Flags().BoolVar(&force, "force", false, "enable even when the node's agent does not report it healthy")
 	cmd.Flags().DurationVar(&poll, "poll", lbadapters.DefaultPoll, "how often to look at each balancer while waiting")
 	return cmd
+}
+
+// checkDuration refuses a negative duration flag, and 0 unless zero allows it (for a
+// timeout, 0 = no limit): a usage error.
+func checkDuration(flag string, d time.Duration, zero bool) error {
+	switch {
+	case d < 0:
+		return usageError{fmt.Errorf("%s %s: want a positive duration", flag, d)}
+	case d == 0 && !zero:
+		return usageError{fmt.Errorf("%s 0: want a positive duration", flag)}
+	}
+	return nil
 }
 
 // unlabelled drops the balancer's name from messages when the cluster has only one, so

@@ -163,3 +163,28 @@ func TestStatusExplainsDrainAgent(t *testing.T) {
 		t.Errorf("status of an UP server has a note:\n%s", out)
 	}
 }
+
+// TestDrainEnableDurationFlags: a negative --timeout or a --poll of 0 is a usage error before
+// any balancer is touched (the cluster file names no reachable one).
+func TestDrainEnableDurationFlags(t *testing.T) {
+	config := filepath.Join(t.TempDir(), "cluster.ini")
+	if err := os.WriteFile(config, []byte("[balancer]\ntype = haproxy\nruntime-api = /nonexistent.sock\nbackend = b\n"+
+		"[node \"ss2\"]\naddress = 127.0.0.2\nrole = secondary\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"drain", "ss2", "--timeout", "-1m"}, "--timeout -1m0s: want a positive duration"},
+		{[]string{"drain", "ss2", "--poll", "0"}, "--poll 0: want a positive duration"},
+		{[]string{"enable", "ss2", "--timeout", "-1s"}, "--timeout -1s: want a positive duration"},
+		{[]string{"enable", "ss2", "--poll", "-20ms"}, "--poll -20ms: want a positive duration"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"-c", config}, tt.args...), &out, &errb)
+		if code != 2 || errb.String() != "lbadapter: "+tt.want+"\n" {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tt.args, code, errb.String(), tt.want)
+		}
+	}
+}

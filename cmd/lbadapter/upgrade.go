@@ -136,17 +136,30 @@ something else failed, 7 stopped (a failed step or Ctrl-C): resume with --resume
 			if resume && abandon {
 				return usageError{errors.New("--resume and --abandon exclude each other")}
 			}
-			if (resume || abandon) && (cmd.Flags().Changed("command") || nodes != "" || o.Offline || dryRun) {
+			if (resume || abandon) && (cmd.Flags().Changed("command") || cmd.Flags().Changed("nodes") || o.Offline || dryRun) {
 				return usageError{errors.New("--resume and --abandon take the plan from the state file: no --command, --nodes, --offline or --dry-run")}
 			}
 			if !resume && !abandon && strings.TrimSpace(o.Command) == "" {
 				return usageError{errors.New("--command is required, e.g. --command 'apt-get -y install --only-upgrade xroad-securityserver'")}
 			}
-			if nodes != "" {
+			if cmd.Flags().Changed("nodes") {
 				for _, n := range strings.Split(nodes, ",") {
 					if n = strings.TrimSpace(n); n != "" {
 						o.Nodes = append(o.Nodes, n)
 					}
+				}
+				if len(o.Nodes) == 0 {
+					return usageError{fmt.Errorf("--nodes %q names no node (e.g. --nodes ss2,ss3; without --nodes every node)", nodes)}
+				}
+			}
+			for _, d := range []struct {
+				flag string
+				v    time.Duration
+				zero bool // 0 is allowed
+			}{{"--drain-timeout", drainTimeout, false}, {"--health-timeout", healthTimeout, false},
+				{"--enable-timeout", enableTimeout, false}, {"--poll", poll, false}, {"--preflight-wait", preflightWait, true}} {
+				if err := checkDuration(d.flag, d.v, d.zero); err != nil {
+					return err
 				}
 			}
 			abs, err := filepath.Abs(statePath)

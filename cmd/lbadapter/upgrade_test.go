@@ -45,6 +45,15 @@ func TestUpgradeUsage(t *testing.T) {
 		{[]string{"--comand", "x"}, 2, "unknown flag: --comand"},
 		{[]string{"--command", "x", "--nodes", "ss9"}, 2, `unknown node "ss9"`},
 		{[]string{"--command", "x", "--nodes", "ss1,ss1"}, 2, "--nodes lists ss1 twice"},
+		{[]string{"--command", "x", "--nodes", ",,"}, 2, `--nodes ",," names no node`},
+		{[]string{"--command", "x", "--nodes", ""}, 2, `--nodes "" names no node`},
+		{[]string{"--resume", "--nodes", ""}, 2, "take the plan from the state file"},
+		{[]string{"--command", "x", "--poll", "0"}, 2, "--poll 0: want a positive duration"},
+		{[]string{"--command", "x", "--poll", "-1s"}, 2, "--poll -1s: want a positive duration"},
+		{[]string{"--command", "x", "--drain-timeout", "0"}, 2, "--drain-timeout 0: want a positive duration"},
+		{[]string{"--command", "x", "--health-timeout", "-5m"}, 2, "--health-timeout -5m0s: want a positive duration"},
+		{[]string{"--command", "x", "--enable-timeout", "0s"}, 2, "--enable-timeout 0: want a positive duration"},
+		{[]string{"--command", "x", "--preflight-wait", "-5s"}, 2, "--preflight-wait -5s: want a positive duration"},
 		{[]string{"--command", "x", "--dry-run", "--preflight-wait", "0"}, 1, "the preflight refused the upgrade: nothing was changed"},
 	} {
 		var out, errb bytes.Buffer
@@ -140,6 +149,18 @@ func TestUpgradeAbandon(t *testing.T) {
 	if code := run([]string{"--config", cfg, "upgrade", "--state", state, "--resume"}, &out, &errb); code != 1 ||
 		!strings.Contains(errb.String(), "not a state file of this lbadapter") {
 		t.Errorf("--resume of a foreign file: exit %d %q", code, errb.String())
+	}
+	// Nor is a file that is not JSON at all (--state /etc/passwd).
+	if err := os.WriteFile(state, []byte("root:x:0:0:root:/root:/bin/bash\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errb.Reset()
+	if code := run([]string{"--config", cfg, "upgrade", "--state", state, "--resume"}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "not a state file of lbadapter upgrade") {
+		t.Errorf("--resume of a text file: exit %d %q", code, errb.String())
+	}
+	if b, _ := os.ReadFile(state); string(b) != "root:x:0:0:root:/root:/bin/bash\n" {
+		t.Errorf("the text file was changed: %q", b)
 	}
 }
 

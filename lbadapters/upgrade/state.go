@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/xroad-lb/lbkit/internal/atomicfile"
 )
 
 // DefaultStatePath is where the checkpoint is kept without --state.
@@ -56,7 +58,7 @@ func LoadState(path string) (*State, error) {
 	}
 	var s State
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("upgrade state %s: %w", path, err)
+		return nil, fmt.Errorf("upgrade state %s: not a state file of lbadapter upgrade (%w)", path, err)
 	}
 	if s.Format != stateVersion || len(s.Steps) == 0 {
 		return nil, fmt.Errorf("upgrade state %s: not a state file of this lbadapter (format %d)", path, s.Format)
@@ -64,7 +66,8 @@ func LoadState(path string) (*State, error) {
 	return &s, nil
 }
 
-// Save writes the state file atomically (a temporary file beside it, fsync, rename).
+// Save writes the state file atomically (internal/atomicfile: a temporary file beside it,
+// fsync, rename, fsync of the directory).
 func (s *State) Save(path string) error {
 	s.Format = stateVersion
 	b, err := json.MarshalIndent(s, "", "  ")
@@ -74,23 +77,7 @@ func (s *State) Save(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("upgrade state: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("upgrade state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("upgrade state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("upgrade state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("upgrade state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("upgrade state: %w", err)
 	}
 	return nil
