@@ -60,6 +60,9 @@ func (f *dbFlags) tlsFiles() (ca, cert, key string) {
 // and password (read-only commands); superuser commands leave the user to flags, PGUSER or
 // the OS user, as "sudo -u postgres psql -p 5433" does.
 func (f *dbFlags) conn(cmd *cobra.Command, withUser bool) (db.Conn, error) {
+	if f.timeout <= 0 {
+		return db.Conn{}, usageError(fmt.Errorf("--connect-timeout %s: want a positive duration", f.timeout))
+	}
 	c := db.Conn{DBName: "postgres", ConnectTimeout: f.timeout}
 	props, err := xroad.ReadDBProperties(f.xroadDir, "serverconf")
 	switch {
@@ -383,6 +386,14 @@ line goes to stderr at every poll. Fails at once when replay is paused (run lbag
 and with exit status 1 after --timeout.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, d := range []struct {
+				flag string
+				v    time.Duration
+			}{{"--timeout", timeout}, {"--interval", interval}} {
+				if d.v <= 0 {
+					return usageError(fmt.Errorf("%s %s: want a positive duration", d.flag, d.v))
+				}
+			}
 			c, err := f.conn(cmd, true)
 			if err != nil {
 				return err

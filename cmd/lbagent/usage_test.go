@@ -21,6 +21,11 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"certs", "node", "--nme", "x"},
 		{"run", "--check-confg"},
 		{"nosuch"},
+		// durations that cannot work are refused before anything is contacted
+		{"db", "status", "--connect-timeout", "-1s"},
+		{"db", "status", "--connect-timeout", "0"},
+		{"db", "wait-caught-up", "--timeout", "-1s"},
+		{"db", "wait-caught-up", "--interval", "0"},
 	} {
 		code, out := capture(t, args...)
 		if code != 2 {

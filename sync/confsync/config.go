@@ -236,6 +236,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%s: must be positive: %w", name, ErrConfig)
 		}
 	}
+	if c.FullScan < 0 { // 0: the default
+		return fmt.Errorf("full-scan-interval: must be positive: %w", ErrConfig)
+	}
 	return nil
 }
 

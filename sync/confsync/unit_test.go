@@ -183,6 +183,8 @@ func TestLoadConfig(t *testing.T) {
 		{func(c *Config) { c.Primary = "" }, ErrConfig},
 		{func(c *Config) { c.Primary = "h:99999" }, ErrConfig},
 		{func(c *Config) { c.Excludes = []string{"[x"} }, ErrBadPattern},
+		{func(c *Config) { c.FullScan = -time.Hour }, ErrConfig}, // --full-scan-interval -1h
+		{func(c *Config) { c.IOTimeout = 0 }, ErrConfig},
 		{func(c *Config) {}, nil},
 	} {
 		c := DefaultConfig()
