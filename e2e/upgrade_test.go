@@ -21,8 +21,9 @@ import (
 
 // TestUpgrade runs lbadapter upgrade on a real 3-node cluster (see upgradeCluster) with
 // client traffic through HAProxy and nginx: a dry run that changes nothing, a rolling
-// upgrade, a failing upgrade command and its --resume, Ctrl-C and --resume (no client
-// connection may fail in any of them), then an offline upgrade without traffic.
+// upgrade, a failing upgrade command and its --resume, Ctrl-C and --resume, kill -9 and
+// --resume (no client connection may fail in any of them), then an offline upgrade without
+// traffic.
 func TestUpgrade(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL, HAProxy, nginx, sshd and lbagents")
@@ -246,6 +247,58 @@ func TestUpgrade(t *testing.T) {
 		}
 	})
 
+	// kill -9 of lbadapter in the middle of a node's upgrade command: the state file stays
+	// whole (written atomically after each step), the node stays drained, the lock dies with
+	// the process, and --resume runs the interrupted step again and completes.
+	t.Run("kill -9 mid-step, resume completes", func(t *testing.T) {
+		u.setNext(t, "7.7.5-1")
+		cmd := exec.Command(u.adapter, u.upgradeArgs(state, "--command", u.Command, "--yes")...)
+		var out bytes.Buffer
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdout, cmd.Stderr = pw, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pw.Close()
+		var stdout strings.Builder
+		sc := bufio.NewScanner(pr)
+		killed := false
+		for sc.Scan() {
+			stdout.WriteString(sc.Text() + "\n")
+			if !killed && strings.HasPrefix(sc.Text(), "ss2 | Unpacking xroad-proxy") {
+				_ = cmd.Process.Kill()
+				killed = true
+			}
+		}
+		_ = cmd.Wait()
+		if !killed || cmd.ProcessState.ExitCode() != -1 {
+			t.Fatalf("not killed mid-step (killed %v, %v):\n%s%s", killed, cmd.ProcessState, stdout.String(), out.String())
+		}
+		st, err := upgrade.LoadState(state)
+		if err != nil {
+			t.Fatalf("state file after kill -9: %v", err)
+		}
+		i := st.Next()
+		if i == len(st.Steps) || st.Steps[i].Node != "ss2" || st.Steps[i].Kind != upgrade.KindUpgrade || st.Steps[i].Status != upgrade.Pending {
+			t.Fatalf("state after kill -9: next step %d %+v; want ss2's upgrade, pending", i, st.Steps[min(i, len(st.Steps)-1)])
+		}
+		if hs, _, err := u.ServerStatus(context.Background(), "ss2"); err != nil || !strings.HasPrefix(hs, "DRAIN") && !strings.HasPrefix(hs, "MAINT") {
+			t.Errorf("ss2 on HAProxy after kill -9: %q %v; want drained", hs, err)
+		}
+		r := u.runAdapter(t, u.upgradeArgs(state, "--resume")...)
+		if r.code != 0 {
+			t.Fatalf("resume after kill -9: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stdout, "(ss2: upgrade)") {
+			t.Errorf("resume did not start at ss2's upgrade:\n%s", r.stdout)
+		}
+		u.waitSteady(t, "7.7.5-1")
+		u.checkSyncFlows(t)
+	})
+
 	// --offline (the guide's 7.1): every node out at once, the primary, the changes reach
 	// the secondaries, the secondaries, every node back. No traffic: nothing can serve it.
 	t.Run("offline upgrade", func(t *testing.T) {
@@ -273,7 +326,7 @@ func TestUpgrade(t *testing.T) {
 			t.Errorf("the plan does not say offline:\n%s", r.stdout)
 		}
 		u.waitSteady(t, "7.8.0-1")
-		u.checkOutput(t, r.stdout, 16, "7.7.0-1", "7.8.0-1")
+		u.checkOutput(t, r.stdout, 16, "7.7.5-1", "7.8.0-1")
 		u.checkSyncFlows(t)
 		// Serving again through both balancers.
 		after, err := testenv.StartTraffic([]string{u.Frontend, u.NginxFrontend}, 1)
