@@ -122,6 +122,9 @@ func TestEnableThenDrainThroughSDK(t *testing.T) {
 	if s.Status != "unused" || s.Reason != "Target.NotRegistered" || s.State != lbadapters.StateMaint || s.Sessions != lbadapters.NotCounted {
 		t.Errorf("before registration: %+v; want unused (Target.NotRegistered), MAINT, not counted", s)
 	}
+	// Health checks hold still while we look at "initial" (else a slow machine may see the
+	// two passing checks, 100 ms, before the look).
+	f.srv.PauseHealthChecks(true)
 	if err := a.Enable(t.Context(), f.node); err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +132,7 @@ func TestEnableThenDrainThroughSDK(t *testing.T) {
 	if err != nil || s.Status != "initial" || s.State != lbadapters.StateDown || s.Sessions != lbadapters.NotCounted {
 		t.Errorf("right after RegisterTargets: %+v, %v; want initial, DOWN, not counted", s, err)
 	}
+	f.srv.PauseHealthChecks(false)
 	s = waitState(t, a, f.node, "healthy")
 	if s.State != lbadapters.StateUp {
 		t.Errorf("healthy maps to %s; want UP", s.State)

@@ -30,6 +30,12 @@ func (s *Server) healthCheck(ctx context.Context, g *group, t *target) {
 			return
 		case <-tick.C:
 		}
+		s.mu.Lock()
+		paused := s.hcPaused
+		s.mu.Unlock()
+		if paused {
+			continue
+		}
 		c := probe(ctx, client, hc, addr)
 		s.mu.Lock()
 		if ctx.Err() == nil {

@@ -57,6 +57,7 @@ type Server struct {
 	deny     bool
 	expired  bool // session tokens count as expired
 	delay    time.Duration
+	hcPaused bool           // health checks hold still (targets keep their state)
 	calls    map[string]int // per action, every call received
 	refused  map[string]int // per error code sent
 	closed   bool
@@ -125,6 +126,11 @@ func (s *Server) ExpireSessionTokens(on bool) { s.mu.Lock(); s.expired = on; s.m
 
 // Delay holds every answer for d (0: none).
 func (s *Server) Delay(d time.Duration) { s.mu.Lock(); s.delay = d; s.mu.Unlock() }
+
+// PauseHealthChecks holds every target's health checks while on (a check that is due is
+// skipped), so that a test can look at a state without racing the check interval, e.g.
+// "initial" right after RegisterTargets.
+func (s *Server) PauseHealthChecks(on bool) { s.mu.Lock(); s.hcPaused = on; s.mu.Unlock() }
 
 // Calls is the number of calls of action received (refused ones included).
 func (s *Server) Calls(action string) int { s.mu.Lock(); defer s.mu.Unlock(); return s.calls[action] }
