@@ -183,34 +183,12 @@ func TestUpgrade(t *testing.T) {
 
 	t.Run("Ctrl-C stops at a safe point, resume completes", func(t *testing.T) {
 		u.setNext(t, "7.7.0-1")
-		cmd := exec.Command(u.adapter, u.upgradeArgs(state, "--command", u.Command, "--yes")...)
-		var out bytes.Buffer
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
+		// During ss1's wait for health, right after its upgrade command.
+		atSS1Upgraded := regexp.MustCompile(`^\[ ?\d+/24\] ss1 +upgrade +done`).MatchString
+		so, stderr, sent, ps := u.runAndSignal(t, u.upgradeArgs(state, "--command", u.Command, "--yes"), atSS1Upgraded, syscall.SIGINT)
+		if code := ps.ExitCode(); !sent || code != 7 {
+			t.Fatalf("exit %d (%v), SIGINT sent %v; want 7\n%s%s", code, ps, sent, so, stderr)
 		}
-		cmd.Stdout, cmd.Stderr = pw, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		pw.Close()
-		var stdout strings.Builder
-		sc := bufio.NewScanner(pr)
-		sent := false
-		for sc.Scan() {
-			stdout.WriteString(sc.Text() + "\n")
-			// During ss1's wait for health, right after its upgrade command.
-			if !sent && regexp.MustCompile(`^\[ ?\d+/24\] ss1 +upgrade +done`).MatchString(sc.Text()) {
-				_ = cmd.Process.Signal(syscall.SIGINT)
-				sent = true
-			}
-		}
-		err = cmd.Wait()
-		code := cmd.ProcessState.ExitCode()
-		if !sent || code != 7 {
-			t.Fatalf("exit %d (%v), SIGINT sent %v; want 7\n%s%s", code, err, sent, stdout.String(), out.String())
-		}
-		so := stdout.String()
 		if !strings.Contains(so, "interrupted: stopping after the current step") || !strings.Contains(so, "upgrade stopped: stopped on request before step") {
 			t.Errorf("output:\n%s", so)
 		}
@@ -252,30 +230,10 @@ func TestUpgrade(t *testing.T) {
 	// the process, and --resume runs the interrupted step again and completes.
 	t.Run("kill -9 mid-step, resume completes", func(t *testing.T) {
 		u.setNext(t, "7.7.5-1")
-		cmd := exec.Command(u.adapter, u.upgradeArgs(state, "--command", u.Command, "--yes")...)
-		var out bytes.Buffer
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stdout, cmd.Stderr = pw, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		pw.Close()
-		var stdout strings.Builder
-		sc := bufio.NewScanner(pr)
-		killed := false
-		for sc.Scan() {
-			stdout.WriteString(sc.Text() + "\n")
-			if !killed && strings.HasPrefix(sc.Text(), "ss2 | Unpacking xroad-proxy") {
-				_ = cmd.Process.Kill()
-				killed = true
-			}
-		}
-		_ = cmd.Wait()
-		if !killed || cmd.ProcessState.ExitCode() != -1 {
-			t.Fatalf("not killed mid-step (killed %v, %v):\n%s%s", killed, cmd.ProcessState, stdout.String(), out.String())
+		inSS2Upgrade := func(line string) bool { return strings.HasPrefix(line, "ss2 | Unpacking xroad-proxy") }
+		so, stderr, killed, ps := u.runAndSignal(t, u.upgradeArgs(state, "--command", u.Command, "--yes"), inSS2Upgrade, syscall.SIGKILL)
+		if !killed || ps.ExitCode() != -1 {
+			t.Fatalf("not killed mid-step (killed %v, %v):\n%s%s", killed, ps, so, stderr)
 		}
 		st, err := upgrade.LoadState(state)
 		if err != nil {
@@ -343,6 +301,35 @@ func TestUpgrade(t *testing.T) {
 			t.Errorf("traffic after the offline upgrade: %d ok, %d failed: %v", ok, failed, after.Errors())
 		}
 	})
+}
+
+// runAndSignal runs lbadapter with args and sends it sig at the first line of its stdout for
+// which at holds; it returns the whole stdout and stderr, whether sig was sent, and how the
+// process ended.
+func (u *upgradeCluster) runAndSignal(t *testing.T, args []string, at func(line string) bool, sig os.Signal) (stdout, stderr string, sent bool, ps *os.ProcessState) {
+	t.Helper()
+	cmd := exec.Command(u.adapter, args...)
+	var errb bytes.Buffer
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = pw, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	var out strings.Builder
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if !sent && at(sc.Text()) {
+			_ = cmd.Process.Signal(sig)
+			sent = true
+		}
+	}
+	_ = cmd.Wait()
+	return out.String(), errb.String(), sent, cmd.ProcessState
 }
 
 // snapshot is what a dry run must not change: HAProxy's view, nginx's servers file, every
