@@ -51,3 +51,28 @@ func Algorithms(cb ssh.HostKeyCallback, addr string) []string {
 	}
 	return out
 }
+
+// Rejected is a host key that known_hosts does not accept.
+type Rejected struct {
+	Key         ssh.PublicKey
+	Fingerprint string // SHA256:...
+	// Listed is the known_hosts line holding another key for the host; nil when the host
+	// is not listed at all (an unknown host).
+	Listed *knownhosts.KnownKey
+}
+
+// Check asks cb about key: nil, nil when known_hosts accepts it; a *Rejected when it holds
+// another key for the host or none (a *knownhosts.KeyError); err for any other failure.
+// Each client words the rejection its own way.
+func Check(cb ssh.HostKeyCallback, hostname string, remote net.Addr, key ssh.PublicKey) (*Rejected, error) {
+	err := cb(hostname, remote, key)
+	var ke *knownhosts.KeyError
+	if !errors.As(err, &ke) {
+		return nil, err
+	}
+	r := &Rejected{Key: key, Fingerprint: ssh.FingerprintSHA256(key)}
+	if len(ke.Want) > 0 {
+		r.Listed = &ke.Want[0]
+	}
+	return r, nil
+}

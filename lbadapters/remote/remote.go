@@ -174,18 +174,16 @@ func hostKeyCheck(file, addr string) (ssh.HostKeyCallback, []string, error) {
 		return nil, nil, fmt.Errorf("known_hosts %s: %w", file, err)
 	}
 	check := func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-		err := cb(hostname, remote, key)
-		var ke *knownhosts.KeyError
-		if !errors.As(err, &ke) {
+		r, err := hostkeys.Check(cb, hostname, remote, key)
+		switch {
+		case err != nil || r == nil:
 			return err
-		}
-		fp := ssh.FingerprintSHA256(key)
-		if len(ke.Want) > 0 {
+		case r.Listed != nil:
 			return fmt.Errorf("%s presented %s key %s, but %s line %d holds another: %w",
-				hostname, key.Type(), fp, ke.Want[0].Filename, ke.Want[0].Line, ErrHostKey)
+				hostname, key.Type(), r.Fingerprint, r.Listed.Filename, r.Listed.Line, ErrHostKey)
 		}
 		return fmt.Errorf("%s presented %s key %s, which %s does not list (verify it, then add it): %w",
-			hostname, key.Type(), fp, file, ErrHostKey)
+			hostname, key.Type(), r.Fingerprint, file, ErrHostKey)
 	}
 	return check, hostkeys.Algorithms(cb, addr), nil
 }

@@ -156,19 +156,16 @@ func hostKeyChecker(file, addr string, acceptNew bool) (ssh.HostKeyCallback, []s
 	}
 	algos := hostkeys.Algorithms(cb, addr)
 	check := func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-		err := cb(hostname, remote, key)
-		var ke *knownhosts.KeyError
-		if !errors.As(err, &ke) {
+		r, err := hostkeys.Check(cb, hostname, remote, key)
+		switch {
+		case err != nil || r == nil:
 			return err
-		}
-		fp := ssh.FingerprintSHA256(key)
-		if len(ke.Want) > 0 {
+		case r.Listed != nil:
 			return fmt.Errorf("%s presented %s key %s, known_hosts %s line %d holds another: %w",
-				hostname, key.Type(), fp, ke.Want[0].Filename, ke.Want[0].Line, ErrHostKeyMismatch)
-		}
-		if !acceptNew {
+				hostname, key.Type(), r.Fingerprint, r.Listed.Filename, r.Listed.Line, ErrHostKeyMismatch)
+		case !acceptNew:
 			return fmt.Errorf("%s presented %s key %s, not in %s (verify it, then add it or run once with --accept-new-host-key): %w",
-				hostname, key.Type(), fp, file, ErrHostKeyUnknown)
+				hostname, key.Type(), r.Fingerprint, file, ErrHostKeyUnknown)
 		}
 		f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
