@@ -25,12 +25,7 @@ func TestAWSCluster(t *testing.T) {
 		t.Skip("starts PostgreSQL, HAProxy, three lbagents and the ELBv2 endpoint")
 	}
 	testenv.Require(t, "haproxy")
-	bins := t.TempDir()
-	agentBin, err := testenv.BuildLBAgent(context.Background(), bins)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lbadapter := buildLBAdapter(t, bins)
+	agentBin, lbadapter := buildBoth(t)
 	c := testenv.NewCluster(t, testenv.ClusterOptions{LBAgent: agentBin, ELBv2: true, ELBv2DelaySeconds: 2})
 	for _, kv := range c.AWSEnv() {
 		k, v, _ := strings.Cut(kv, "=")

@@ -29,12 +29,7 @@ func TestShippedExamples(t *testing.T) {
 		t.Skip("starts PostgreSQL, two HAProxies and three lbagents")
 	}
 	testenv.Require(t, "haproxy")
-	bins := t.TempDir()
-	agentBin, err := testenv.BuildLBAgent(context.Background(), bins)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lbadapter := buildLBAdapter(t, bins)
+	agentBin, lbadapter := buildBoth(t)
 	c := testenv.NewCluster(t, testenv.ClusterOptions{LBAgent: agentBin, SharedHealthPort: true, SharedAgentPort: true})
 	health, agent := c.Nodes[0].HealthPort, c.Nodes[0].AgentPort
 

@@ -25,12 +25,7 @@ func TestHAProxyCluster(t *testing.T) {
 		t.Skip("starts PostgreSQL, HAProxy and three lbagents")
 	}
 	testenv.Require(t, "haproxy")
-	bins := t.TempDir()
-	agentBin, err := testenv.BuildLBAgent(context.Background(), bins)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lbadapter := buildLBAdapter(t, bins)
+	agentBin, lbadapter := buildBoth(t)
 	c := testenv.NewCluster(t, testenv.ClusterOptions{LBAgent: agentBin})
 	rt := haproxy.NewClient(c.HAProxy.AdminSocket)
 

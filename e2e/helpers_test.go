@@ -25,6 +25,17 @@ func buildLBAdapter(t *testing.T, dir string) string {
 	return bin
 }
 
+// buildBoth builds lbagent and lbadapter into one directory of the test.
+func buildBoth(t *testing.T) (lbagent, lbadapter string) {
+	t.Helper()
+	bins := t.TempDir()
+	lbagent, err := testenv.BuildLBAgent(context.Background(), bins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lbagent, buildLBAdapter(t, bins)
+}
+
 // result of one lbadapter run.
 type result struct {
 	code           int

@@ -24,12 +24,7 @@ func TestNginxStream(t *testing.T) {
 		t.Skip("starts PostgreSQL, HAProxy, nginx and three lbagents")
 	}
 	testenv.Require(t, "nginx")
-	bins := t.TempDir()
-	agentBin, err := testenv.BuildLBAgent(context.Background(), bins)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lbadapter := buildLBAdapter(t, bins)
+	agentBin, lbadapter := buildBoth(t)
 	c := testenv.NewCluster(t, testenv.ClusterOptions{LBAgent: agentBin, Nginx: true})
 
 	t.Run("status", func(t *testing.T) {
